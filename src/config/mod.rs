@@ -1,0 +1,218 @@
+//! Configuration: serde structs (unknown keys refused), layered as embedded defaults ← file ← env,
+//! then validated with every problem reported at once.
+
+mod duration;
+mod load;
+mod validate;
+
+pub use duration::DurationMs;
+pub use load::{load, ConfigError, DEFAULT_TOML};
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole service configuration. Defaults live in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which `segments` keys of an event become metric dimensions.
+    pub segments: SegmentsConfig,
+    /// Rolling windows every windowed metric is computed over.
+    pub windows: Vec<WindowConfig>,
+    /// When a quiet customer counts as inactive or churned.
+    pub inactivity: InactivityConfig,
+    /// Holdout group and the re-engagement message sent on inactivity.
+    pub reengagement: ReengagementConfig,
+    /// De-duplication by `event_id`.
+    pub dedup: DedupConfig,
+    /// Bounds on input and retained state.
+    pub limits: LimitsConfig,
+    /// The live stream clock.
+    pub clock: ClockConfig,
+    /// Broker connection and topics.
+    pub kafka: KafkaConfig,
+    /// The metrics and health endpoint.
+    pub http: HttpConfig,
+    /// Segment threshold rules (SPEC §5).
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentsConfig {
+    /// Event `segments` keys tracked as dimensions (dimension `all` is always there).
+    pub dimensions: Vec<String>,
+    /// Distinct values kept per dimension; later values map to segment `other`.
+    pub max_values: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// The `window` label value.
+    pub name: String,
+    /// Total span; a whole multiple of `bucket`.
+    pub size: DurationMs,
+    /// Granularity: the window slides one bucket at a time, epoch-aligned.
+    pub bucket: DurationMs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InactivityConfig {
+    /// Quiet time after the last activity before a customer is inactive.
+    pub inactive_after: DurationMs,
+    /// Quiet time after the last activity before a customer is churned.
+    pub churn_after: DurationMs,
+    /// Per-segment thresholds; the first override matching the customer wins.
+    #[serde(default)]
+    pub overrides: Vec<InactivityOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InactivityOverride {
+    /// A configured dimension (or `all`).
+    pub dimension: String,
+    /// The segment of that dimension the override applies to.
+    pub segment: String,
+    /// Replaces `inactivity.inactive_after` for these customers.
+    pub inactive_after: Option<DurationMs>,
+    /// Replaces `inactivity.churn_after` for these customers.
+    pub churn_after: Option<DurationMs>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReengagementConfig {
+    /// Share of customers (0–100, fractions allowed) kept out of messages to measure their effect.
+    pub holdout_percent: f64,
+    /// Salt of the holdout hash, so the split can be reshuffled deliberately.
+    pub salt: String,
+    /// No second message to a customer sooner than this after the previous one.
+    pub cooldown: DurationMs,
+    /// `expires_at = at + offer_valid_for`.
+    pub offer_valid_for: DurationMs,
+    /// Message template id for the messaging system.
+    pub template: String,
+    /// Human-readable incentive text.
+    pub incentive: String,
+    /// Per-segment template/incentive/validity; the first override matching the customer wins.
+    #[serde(default)]
+    pub overrides: Vec<ReengagementOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReengagementOverride {
+    /// A configured dimension (or `all`).
+    pub dimension: String,
+    /// The segment of that dimension the override applies to.
+    pub segment: String,
+    /// Replaces `reengagement.template`.
+    pub template: Option<String>,
+    /// Replaces `reengagement.incentive`.
+    pub incentive: Option<String>,
+    /// Replaces `reengagement.offer_valid_for`.
+    pub offer_valid_for: Option<DurationMs>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    /// An `event_id` seen this long ago (stream time) or less makes a later copy a duplicate.
+    pub window: DurationMs,
+    /// Bound on remembered ids per partition; the oldest are forgotten first.
+    pub max_entries: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Larger messages are dead-lettered as `too_large`.
+    pub max_event_bytes: usize,
+    /// Open support tickets older than this (stream time) are forgotten, bounding memory.
+    pub ticket_retention: DurationMs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Live mode: a partition's clock never lags wall time by more than this.
+    pub max_lag: DurationMs,
+    /// Live mode: events further than this in the future are dead-lettered.
+    pub max_future_skew: DurationMs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `embedded` for the in-process demo broker, else a bootstrap list `host:port,...`.
+    pub brokers: String,
+    /// Consumer group shared by all instances.
+    pub group_id: String,
+    /// Topic names.
+    pub topics: TopicsConfig,
+    /// Passed to librdkafka as they are; a key ending in `.file` is read from that file
+    /// (e.g. `sasl.password.file`) so secrets stay out of config and environment.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// Input: interaction events.
+    pub interactions: String,
+    /// Input: survey events (co-partitioned with interactions).
+    pub surveys: String,
+    /// Output: alerts.
+    pub alerts: String,
+    /// Output: re-engagement messages.
+    pub reengagement: String,
+    /// Output: refused input.
+    pub dead_letter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub listen: String,
+}
+
+/// A segment threshold rule (SPEC §5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Unique name, the `rule` label and alert field.
+    pub name: String,
+    /// A windowed metric name without the `cxpulse_` prefix, e.g. `nps_score`.
+    pub metric: String,
+    /// Name of a configured window.
+    pub window: String,
+    /// Restrict to one dimension (else every dimension, `all` included).
+    pub dimension: Option<String>,
+    /// Restrict to one segment of `dimension`.
+    pub segment: Option<String>,
+    /// For metrics with an extra label (`survey`, `kind`, `group`): which series.
+    pub label: Option<String>,
+    /// Fire when the value rises above this.
+    pub above: Option<f64>,
+    /// Fire when the value falls below this.
+    pub below: Option<f64>,
+    /// Resolve once the value crosses back past this (hysteresis); defaults to the threshold.
+    pub clear: Option<f64>,
+    /// Fewer samples (responses, or the ratio's denominator) than this: no data.
+    #[serde(default)]
+    pub min_samples: u64,
+}
+
+impl Config {
+    /// The built-in defaults alone.
+    pub fn builtin() -> Result<Config, ConfigError> {
+        load(None, &[])
+    }
+}

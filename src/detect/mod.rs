@@ -1,0 +1,6 @@
+//! Detection: customer transitions and segment threshold rules.
+
+pub mod rules;
+pub mod transitions;
+
+pub use rules::RuleEvaluator;

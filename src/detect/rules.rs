@@ -1,0 +1,130 @@
+//! Segment threshold rules (SPEC §5): evaluated at each bucket boundary of the rule's window and at
+//! the end of a replay; each (rule, segment) fires once when its condition starts holding and
+//! resolves once when the value crosses `clear`. Too few samples is "no data": no change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value};
+
+use crate::alert::{Alert, AlertKind, Effect};
+use crate::engine::partition::BoundaryHook;
+use crate::engine::settings::{Rule, Settings};
+use crate::engine::view::EngineView;
+use crate::event::Millis;
+use crate::state::{SegmentCatalog, SegmentId};
+
+/// Firing state of one (rule, segment) pair, exported as `cxpulse_rule_firing`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleState {
+    pub rule: String,
+    pub dimension: String,
+    pub segment: String,
+    pub firing: bool,
+}
+
+pub struct RuleEvaluator {
+    settings: Arc<Settings>,
+    catalog: Arc<SegmentCatalog>,
+    view: EngineView,
+    /// (rule index, segment) → firing
+    states: BTreeMap<(usize, SegmentId), bool>,
+}
+
+impl RuleEvaluator {
+    pub fn new(settings: Arc<Settings>, catalog: Arc<SegmentCatalog>, view: EngineView) -> Self {
+        RuleEvaluator { settings, catalog, view, states: BTreeMap::new() }
+    }
+
+    /// Evaluates every rule at clock `at` (end of replay).
+    pub fn evaluate_all(&mut self, at: Millis, effects: &mut Vec<Effect>) {
+        self.evaluate(at, |_| true, effects);
+    }
+
+    fn evaluate(&mut self, at: Millis, due: impl Fn(&Rule) -> bool, effects: &mut Vec<Effect>) {
+        let settings = Arc::clone(&self.settings);
+        let segments = self.catalog.all_segments();
+        for (index, rule) in settings.rules.iter().enumerate() {
+            if !due(rule) {
+                continue;
+            }
+            for (segment, dimension, label) in &segments {
+                let wanted_dimension = rule.dimension.as_deref().is_none_or(|d| d == dimension);
+                let wanted_segment = rule.segment.as_deref().is_none_or(|s| s == label.as_str());
+                if wanted_dimension && wanted_segment {
+                    self.evaluate_one(index, rule, *segment, dimension, label, at, effects);
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_one(
+        &mut self,
+        index: usize,
+        rule: &Rule,
+        segment: SegmentId,
+        dimension: &str,
+        label: &str,
+        at: Millis,
+        effects: &mut Vec<Effect>,
+    ) {
+        let figures = self.view.figures(segment, rule.window, at);
+        let Some(reading) = figures.read(rule.metric, rule.label.as_deref()) else { return };
+        if reading.samples < rule.min_samples {
+            return;
+        }
+        let firing = self.states.get(&(index, segment)).copied().unwrap_or(false);
+        let v = reading.value;
+        let next = if firing {
+            // Resolve only once the value has crossed back past `clear`.
+            !(if rule.above { v < rule.clear } else { v > rule.clear })
+        } else if rule.above {
+            v > rule.threshold
+        } else {
+            v < rule.threshold
+        };
+        self.states.insert((index, segment), next);
+        if next != firing {
+            effects.push(Effect::Alert(threshold_alert(rule, dimension, label, v, next, at, &self.settings)));
+        }
+    }
+
+    /// Every (rule, segment) evaluated with data so far.
+    pub fn states(&self) -> Vec<RuleState> {
+        self.states
+            .iter()
+            .map(|((rule, segment), firing)| {
+                let (dimension, label) = self.catalog.describe(*segment);
+                RuleState {
+                    rule: self.settings.rules[*rule].name.clone(),
+                    dimension,
+                    segment: label.to_string(),
+                    firing: *firing,
+                }
+            })
+            .collect()
+    }
+}
+
+fn threshold_alert(rule: &Rule, dimension: &str, segment: &str, value: f64, firing: bool, at: Millis, settings: &Settings) -> Alert {
+    let state = if firing { "firing" } else { "resolved" };
+    let number = |v: f64| Number::from_f64(v).map_or(Value::Null, Value::Number);
+    let mut f = Map::new();
+    f.insert("rule".into(), Value::String(rule.name.clone()));
+    f.insert("metric".into(), Value::String(rule.metric.name().into()));
+    f.insert("dimension".into(), Value::String(dimension.into()));
+    f.insert("segment".into(), Value::String(segment.into()));
+    f.insert("window".into(), Value::String(settings.windows[rule.window].name.clone()));
+    f.insert("value".into(), number(value));
+    f.insert("threshold".into(), number(rule.threshold));
+    f.insert("state".into(), Value::String(state.into()));
+    Alert::new(AlertKind::SegmentThreshold, at, format!("{dimension}/{segment}"), &[&rule.name, state], f)
+}
+
+impl BoundaryHook for RuleEvaluator {
+    fn at_boundary(&mut self, at: Millis, effects: &mut Vec<Effect>) {
+        let settings = Arc::clone(&self.settings);
+        self.evaluate(at, |r| at.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
+    }
+}

@@ -1,0 +1,141 @@
+//! What every step inside one partition needs to read: settings, the segment catalog and the
+//! partition's published partials. Kept apart from the mutable partition state so a customer can
+//! be borrowed from the map while its segments are updated.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::settings::{SegmentMatch, Settings};
+use super::view::PartitionView;
+use crate::event::Millis;
+use crate::state::customer::{Customer, NEVER};
+use crate::state::{SegmentCatalog, SegmentId};
+use crate::window::{BucketAggregate, SegmentPartial};
+
+pub struct PartitionContext {
+    pub settings: Arc<Settings>,
+    pub catalog: Arc<SegmentCatalog>,
+    pub view: Arc<PartitionView>,
+}
+
+impl PartitionContext {
+    /// Applies `change` to the bucket of `ts` in every window of `segment`.
+    pub fn update(&self, segment: SegmentId, ts: Millis, change: impl Fn(&mut BucketAggregate)) {
+        let mut partial = self
+            .view
+            .segments
+            .entry(segment)
+            .or_insert_with(|| SegmentPartial::new(&self.settings.windows));
+        partial.update(ts, change);
+    }
+
+    /// Applies `change` in every segment the customer belongs to.
+    pub fn update_member(&self, customer: &Customer, ts: Millis, change: impl Fn(&mut BucketAggregate)) {
+        for segment in customer.member_of() {
+            self.update(segment, ts, &change);
+        }
+    }
+
+    pub fn add_by_state(&self, customer: &Customer, state: usize, delta: i64) {
+        for segment in customer.member_of() {
+            self.partial(segment, |p| p.by_state[state] += delta);
+        }
+    }
+
+    fn partial(&self, segment: SegmentId, f: impl FnOnce(&mut SegmentPartial)) {
+        let mut partial = self
+            .view
+            .segments
+            .entry(segment)
+            .or_insert_with(|| SegmentPartial::new(&self.settings.windows));
+        f(&mut partial);
+    }
+
+    /// Adds (`sign` 1) or removes (-1) everything a customer's current state contributes to a
+    /// segment, so a change of membership moves it whole.
+    pub fn contribute(&self, segment: SegmentId, customer: &mut Customer, sign: i64, clock: Millis) {
+        customer.prune_live_changes(clock.saturating_sub(self.settings.horizon_ms()));
+        let state = customer.state.index();
+        self.partial(segment, |p| p.by_state[state] += sign);
+        if customer.last_activity != NEVER {
+            self.update(segment, customer.last_activity, |a| a.active += sign);
+        }
+        self.update(segment, customer.first_seen, |a| a.live_delta += sign);
+        let mut recent = 0;
+        for &(t, delta) in &customer.live_changes {
+            recent += i64::from(delta);
+            self.update(segment, t, |a| a.live_delta += sign * i64::from(delta));
+        }
+        // Older churns and returns are implied by the current state.
+        let older = customer.live() - 1 - recent;
+        if older != 0 {
+            self.partial(segment, |p| p.add_live_base(sign * older));
+        }
+        if customer.inactive_at != NEVER {
+            let g = customer.group_index();
+            let back = i64::from(customer.reactivated_since);
+            self.update(segment, customer.inactive_at, |a| {
+                a.inactive[g] += sign;
+                a.reactivated[g] += sign * back;
+            });
+        }
+    }
+
+    /// Records a change of the live count (churn -1, return +1) at `at`.
+    pub fn live_change(&self, customer: &mut Customer, at: Millis, delta: i8) {
+        self.update_member(customer, at, |a| a.live_delta += i64::from(delta));
+        customer.live_changes.push((at, delta));
+    }
+
+    fn matches(&self, customer: &Customer, m: &SegmentMatch) -> bool {
+        self.catalog.find(&m.dimension, &m.segment).is_some_and(|id| customer.member_of().any(|s| s == id))
+    }
+
+    /// (inactive_after, churn_after) for this customer: the first matching override, else the default.
+    pub fn thresholds(&self, customer: &Customer) -> (i64, i64) {
+        let s = &self.settings;
+        s.inactivity_overrides
+            .iter()
+            .find(|o| self.matches(customer, &o.matches))
+            .map_or((s.inactive_after, s.churn_after), |o| (o.inactive_after, o.churn_after))
+    }
+
+    /// When the customer's next transition is due, if one can be.
+    pub fn deadline(&self, customer: &Customer) -> Option<Millis> {
+        use crate::state::CustomerState::*;
+        if customer.last_activity == NEVER {
+            return None;
+        }
+        let (inactive_after, churn_after) = self.thresholds(customer);
+        match customer.state {
+            Active => Some(customer.last_activity.saturating_add(inactive_after)),
+            Inactive => Some(customer.last_activity.saturating_add(churn_after)),
+            Churned => None,
+        }
+    }
+
+    /// Template, incentive and validity of the message for this customer.
+    pub fn message_terms(&self, customer: &Customer) -> (String, String, i64) {
+        let s = &self.settings;
+        let o = s.message_overrides.iter().find(|o| self.matches(customer, &o.matches));
+        (
+            o.and_then(|o| o.template.clone()).unwrap_or_else(|| s.template.clone()),
+            o.and_then(|o| o.incentive.clone()).unwrap_or_else(|| s.incentive.clone()),
+            o.and_then(|o| o.offer_valid_for).unwrap_or(s.offer_valid_for),
+        )
+    }
+
+    /// The customer's segments as alerts show them: `{dimension: segment}`.
+    pub fn segments_json(&self, customer: &Customer) -> Map<String, Value> {
+        customer
+            .segments
+            .iter()
+            .filter(|s| **s != crate::state::customer::NO_SEGMENT)
+            .map(|s| {
+                let (dimension, label) = self.catalog.describe(*s);
+                (dimension, Value::String(label.to_string()))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,286 @@
+//! One input partition's engine: its stream clock, customers, de-duplication, tickets and
+//! inactivity index. Replay drives one of these; the service one per assigned partition.
+
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use dashmap::DashMap;
+
+use super::context::PartitionContext;
+use super::settings::Settings;
+use super::view::PartitionView;
+use crate::alert::Effect;
+use crate::detect::transitions::ChurnReason;
+use crate::event::{Event, Interaction, Millis, Payload};
+use crate::state::catalog::ALL;
+use crate::state::customer::{Customer, CustomerState, NEVER};
+use crate::state::holdout::is_holdout;
+use crate::state::inactivity_index::{hour_of, NOT_FILED};
+use crate::state::{Deduplicator, InactivityIndex, SegmentCatalog, TicketBook};
+use crate::window::ring::bucket_of;
+
+/// What happened to an accepted-for-processing event (SPEC §4 `cxpulse_events_total{outcome}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    /// Applied to customer state, but outside every window.
+    Late,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Late => "late",
+        }
+    }
+}
+
+/// Called when the clock reaches a bucket boundary of a rule's window, after the transitions due
+/// by then and before anything later.
+pub trait BoundaryHook {
+    fn at_boundary(&mut self, at: Millis, effects: &mut Vec<Effect>);
+}
+
+/// A hook that does nothing (no rules, or rules evaluated elsewhere).
+pub struct NoBoundaries;
+
+impl BoundaryHook for NoBoundaries {
+    fn at_boundary(&mut self, _: Millis, _: &mut Vec<Effect>) {}
+}
+
+pub struct Partition {
+    ctx: PartitionContext,
+    customers: DashMap<CompactString, Customer>,
+    index: InactivityIndex,
+    dedup: Deduplicator,
+    tickets: TicketBook,
+    clock: Millis,
+    boundaries: Vec<i64>,
+}
+
+impl Partition {
+    pub fn new(settings: Arc<Settings>, catalog: Arc<SegmentCatalog>, view: Arc<PartitionView>) -> Self {
+        let boundaries = settings.rule_boundaries();
+        Partition {
+            dedup: Deduplicator::new(settings.dedup_window, settings.dedup_max_entries),
+            tickets: TicketBook::new(settings.ticket_retention),
+            ctx: PartitionContext { settings, catalog, view },
+            customers: DashMap::new(),
+            index: InactivityIndex::default(),
+            clock: NEVER,
+            boundaries,
+        }
+    }
+
+    pub fn clock(&self) -> Millis {
+        self.clock
+    }
+
+    pub fn view(&self) -> &Arc<PartitionView> {
+        &self.ctx.view
+    }
+
+    pub fn customer_count(&self) -> usize {
+        self.customers.len()
+    }
+
+    /// Applies one valid event: transitions made due by its time first, then the event.
+    pub fn apply(&mut self, event: &Event, effects: &mut Vec<Effect>, hook: &mut dyn BoundaryHook) -> Outcome {
+        let now = self.clock.max(event.ts);
+        if let Some(id) = &event.event_id {
+            if self.dedup.is_duplicate(id, now) {
+                return Outcome::Duplicate;
+            }
+        }
+        self.advance_to(event.ts, effects, hook);
+        if let Some(id) = &event.event_id {
+            self.dedup.remember(id, self.clock);
+        }
+        self.tickets.expire(self.clock);
+        let clock = self.clock;
+        let late = !self.ctx.settings.windows.iter().any(|w| {
+            bucket_of(event.ts, w.bucket_ms) > bucket_of(clock, w.bucket_ms) - w.size_ms / w.bucket_ms
+        });
+        self.apply_to_customer(event, effects);
+        if late {
+            Outcome::Late
+        } else {
+            Outcome::Accepted
+        }
+    }
+
+    /// Moves the clock forward to `to` (never back), running every transition and rule boundary
+    /// that comes due on the way, in time order.
+    pub fn advance_to(&mut self, to: Millis, effects: &mut Vec<Effect>, hook: &mut dyn BoundaryHook) {
+        if to <= self.clock {
+            return;
+        }
+        if self.clock != NEVER {
+            while let Some(stop) = self.next_boundary().filter(|b| *b <= to) {
+                self.run_due(stop, effects);
+                self.set_clock(stop);
+                hook.at_boundary(stop, effects);
+            }
+        }
+        self.run_due(to, effects);
+        self.set_clock(to);
+    }
+
+    fn set_clock(&mut self, clock: Millis) {
+        self.clock = clock;
+        self.ctx.view.set_clock(clock);
+    }
+
+    fn next_boundary(&self) -> Option<Millis> {
+        self.boundaries.iter().map(|b| (self.clock.div_euclid(*b) + 1) * b).min()
+    }
+
+    /// Runs the transitions due at or before `until`, earliest first (ties by customer id).
+    fn run_due(&mut self, until: Millis, effects: &mut Vec<Effect>) {
+        while let Some((hour, ids)) = self.index.take_reached_hour(until) {
+            for id in ids {
+                let Some(customer) = self.customers.get(&id) else { continue };
+                if customer.filed_bucket == hour {
+                    if let Some(deadline) = self.ctx.deadline(&customer) {
+                        drop(customer);
+                        self.index.push_due(deadline, id);
+                    }
+                }
+            }
+        }
+        self.index.reach(until);
+        while let Some((at, id)) = self.index.pop_due(until) {
+            let Some(mut customer) = self.customers.get_mut(&id) else { continue };
+            if customer.filed_bucket != hour_of(at) {
+                continue; // re-filed by later activity
+            }
+            match self.ctx.deadline(&customer) {
+                Some(deadline) if deadline == at => {}
+                Some(deadline) => {
+                    customer.filed_bucket = NOT_FILED;
+                    self.index.file(&id, deadline, &mut customer.filed_bucket);
+                    continue;
+                }
+                None => continue,
+            }
+            match customer.state {
+                CustomerState::Active => self.ctx.go_inactive(&id, &mut customer, at, effects),
+                CustomerState::Inactive => self.ctx.churn(&id, &mut customer, at, ChurnReason::Inactivity, effects),
+                CustomerState::Churned => continue,
+            }
+            customer.filed_bucket = NOT_FILED;
+            if let Some(next) = self.ctx.deadline(&customer) {
+                self.index.file(&id, next, &mut customer.filed_bucket);
+            }
+        }
+    }
+
+    fn apply_to_customer(&mut self, event: &Event, effects: &mut Vec<Effect>) {
+        let ctx = &self.ctx;
+        let id = &event.customer_id;
+        let ts = event.ts;
+        if !self.customers.contains_key(id) {
+            let holdout = is_holdout(&ctx.settings.salt, id, ctx.settings.holdout_percent);
+            let mut customer = Customer::new(ts, ctx.settings.dimensions.len(), holdout);
+            ctx.contribute(ALL, &mut customer, 1, self.clock);
+            self.customers.insert(id.clone(), customer);
+            ctx.view.add_tracked(1);
+        }
+        let Some(mut customer) = self.customers.get_mut(id) else { return };
+        let customer = &mut *customer;
+        if ts < customer.first_seen {
+            let first = customer.first_seen;
+            ctx.update_member(customer, first, |a| a.live_delta -= 1);
+            ctx.update_member(customer, ts, |a| a.live_delta += 1);
+            customer.first_seen = ts;
+        }
+        self.apply_segments(event, customer);
+        apply_payload(ctx, &mut self.tickets, event, customer, effects);
+        if let Some(deadline) = self.ctx.deadline(customer) {
+            self.index.file(id, deadline, &mut customer.filed_bucket);
+        } else {
+            customer.filed_bucket = NOT_FILED;
+        }
+    }
+
+    /// Last writer wins per configured dimension; the customer's contributions move with it.
+    fn apply_segments(&self, event: &Event, customer: &mut Customer) {
+        for (key, value) in &event.segments {
+            let Some(dim) = self.ctx.catalog.dimension_index(key) else { continue };
+            let segment = self.ctx.catalog.intern(dim, value);
+            let old = customer.segments[dim];
+            if old == segment {
+                continue;
+            }
+            if old != crate::state::customer::NO_SEGMENT {
+                self.ctx.contribute(old, customer, -1, self.clock);
+            }
+            customer.segments[dim] = segment;
+            self.ctx.contribute(segment, customer, 1, self.clock);
+        }
+    }
+
+}
+
+/// The event's own effects: activity, windowed counts, tickets, cancellation.
+fn apply_payload(
+    ctx: &PartitionContext,
+    tickets: &mut TicketBook,
+    event: &Event,
+    customer: &mut Customer,
+    effects: &mut Vec<Effect>,
+) {
+    {
+        let (id, ts) = (event.customer_id.as_str(), event.ts);
+        if event.is_activity() {
+            if customer.state != CustomerState::Active {
+                ctx.reactivate(id, customer, ts, effects);
+            }
+            if ts > customer.last_activity {
+                if customer.last_activity != NEVER {
+                    ctx.update_member(customer, customer.last_activity, |a| a.active -= 1);
+                }
+                ctx.update_member(customer, ts, |a| a.active += 1);
+                customer.last_activity = ts;
+            }
+        }
+        match &event.payload {
+            Payload::Survey(s) => ctx.update_member(customer, ts, |a| a.add_survey(s.survey, s.score)),
+            Payload::Interaction(interaction) => {
+                let kind = interaction.kind().index();
+                let duration = match interaction {
+                    Interaction::SupportOpened { ticket_id } => {
+                        tickets.opened(id, ticket_id, ts);
+                        None
+                    }
+                    Interaction::SupportFirstResponse { ticket_id } => {
+                        tickets.first_response(id, ticket_id, ts).map(|s| (s, false))
+                    }
+                    Interaction::SupportResolved { ticket_id } => {
+                        tickets.resolved(id, ticket_id, ts).map(|s| (s, true))
+                    }
+                    _ => None,
+                };
+                ctx.update_member(customer, ts, |a| {
+                    a.interactions[kind] += 1;
+                    match interaction {
+                        Interaction::Purchase { amount } => a.revenue += amount,
+                        Interaction::Session { duration_seconds } => a.sessions.add(*duration_seconds, 1),
+                        _ => {}
+                    }
+                    match duration {
+                        Some((seconds, true)) => a.resolution.add(seconds, 1),
+                        Some((seconds, false)) => a.first_response.add(seconds, 1),
+                        None => {}
+                    }
+                });
+                if matches!(interaction, Interaction::Cancellation) && customer.state != CustomerState::Churned {
+                    ctx.churn(id, customer, ts, ChurnReason::Cancellation, effects);
+                }
+            }
+        }
+    }
+}

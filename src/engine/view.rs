@@ -1,0 +1,99 @@
+//! The read side: each partition publishes its clock and segment partials; readers merge them.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use dashmap::DashMap;
+
+use crate::event::Millis;
+use crate::state::customer::NEVER;
+use crate::state::SegmentId;
+use crate::window::{SegmentPartial, WindowFigures};
+
+/// What one partition shares with readers.
+#[derive(Debug)]
+pub struct PartitionView {
+    clock: AtomicI64,
+    tracked: AtomicI64,
+    pub segments: DashMap<SegmentId, SegmentPartial>,
+}
+
+impl Default for PartitionView {
+    fn default() -> Self {
+        PartitionView { clock: AtomicI64::new(NEVER), tracked: AtomicI64::new(0), segments: DashMap::new() }
+    }
+}
+
+impl PartitionView {
+    pub fn clock(&self) -> Millis {
+        self.clock.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_clock(&self, clock: Millis) {
+        self.clock.store(clock, Ordering::Release);
+    }
+
+    pub fn tracked_customers(&self) -> i64 {
+        self.tracked.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_tracked(&self, n: i64) {
+        self.tracked.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Every partition's view, merged on read.
+#[derive(Debug, Default, Clone)]
+pub struct EngineView {
+    partitions: Arc<RwLock<Vec<(i32, Arc<PartitionView>)>>>,
+}
+
+impl EngineView {
+    pub fn register(&self, partition: i32, view: Arc<PartitionView>) {
+        let mut all = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(p, _)| *p != partition);
+        all.push((partition, view));
+        all.sort_by_key(|(p, _)| *p);
+    }
+
+    pub fn unregister(&self, partition: i32) {
+        self.partitions.write().unwrap_or_else(|e| e.into_inner()).retain(|(p, _)| *p != partition);
+    }
+
+    fn each<T>(&self, f: impl FnMut(&Arc<PartitionView>) -> T) -> Vec<T> {
+        self.partitions.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(_, v)| v).map(f).collect()
+    }
+
+    /// The largest clock among the partitions (SPEC §2), or `NEVER` before any event.
+    pub fn clock(&self) -> Millis {
+        self.each(|v| v.clock()).into_iter().max().unwrap_or(NEVER)
+    }
+
+    pub fn tracked_customers(&self) -> i64 {
+        self.each(|v| v.tracked_customers()).into_iter().sum()
+    }
+
+    /// One segment's window `window` at clock `at`, merged over partitions.
+    pub fn figures(&self, segment: SegmentId, window: usize, at: Millis) -> WindowFigures {
+        let mut figures = WindowFigures::default();
+        self.each(|v| {
+            if let Some(partial) = v.segments.get(&segment) {
+                partial.read_into(window, at, &mut figures);
+            }
+        });
+        figures
+    }
+
+    /// Customers of a segment by state (active, inactive, churned), merged over partitions.
+    pub fn by_state(&self, segment: SegmentId) -> [i64; 3] {
+        let mut total = [0; 3];
+        self.each(|v| {
+            if let Some(partial) = v.segments.get(&segment) {
+                for (t, n) in total.iter_mut().zip(partial.by_state) {
+                    *t += n;
+                }
+            }
+        });
+        total
+    }
+}

@@ -1,0 +1,12 @@
+//! Decoding and validation: raw bytes become an [`Event`] or a [`Rejection`] for the dead-letter output.
+
+pub mod dead_letter;
+pub mod decode;
+pub mod model;
+pub mod rejection;
+pub mod time;
+
+pub use dead_letter::{DeadLetter, SourcePosition};
+pub use decode::Decoder;
+pub use model::{Event, Interaction, InteractionKind, Millis, Payload, Survey, SurveyResponse};
+pub use rejection::{Reason, Rejection};

@@ -1,0 +1,37 @@
+//! # cxpulse
+//!
+//! Turns a customer event stream into live customer-experience figures per segment, customer
+//! transitions (inactive, churned, reactivated), re-engagement messages and threshold alerts.
+//!
+//! # Layout
+//!
+//! ```text
+//! JSONL file / Kafka / embedded broker
+//!    │ raw record {source position, bytes}
+//!    ▼
+//! source/     the JSONL reader, the simulator (and the Kafka consumer)
+//!    ▼
+//! event/      decode + validate → Event, or Rejection{reason} → dead letter
+//!    ▼
+//! engine/     the stream clock; one Partition per input partition, merged through EngineView
+//!    ├─ state/    customers (DashMap), segment catalog, dedup, tickets, inactivity index
+//!    └─ window/   epoch-aligned bucket rings per segment, mergeable partials, metric formulas
+//!    ▼
+//! detect/     transitions (inactive, churned, reactivated) and threshold rules
+//!    ▼
+//! alert/      alert and message records with deterministic ids; sinks
+//! telemetry/  service metrics registry and the segment gauge exposition
+//! config/     serde structs, layering (defaults ← file ← env), validation
+//! replay.rs   `cxpulse replay` wiring
+//! ```
+
+pub mod alert;
+pub mod config;
+pub mod detect;
+pub mod engine;
+pub mod event;
+pub mod replay;
+pub mod source;
+pub mod state;
+pub mod telemetry;
+pub mod window;

@@ -1,0 +1,106 @@
+//! Per-customer state, kept small: millions of these must fit in memory.
+
+use smallvec::SmallVec;
+
+use super::catalog::SegmentId;
+use crate::event::Millis;
+
+/// No time recorded.
+pub const NEVER: Millis = Millis::MIN;
+/// Segment slot of a dimension the customer has no value for.
+pub const NO_SEGMENT: SegmentId = SegmentId::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CustomerState {
+    Active = 0,
+    Inactive = 1,
+    Churned = 2,
+}
+
+impl CustomerState {
+    pub const ALL: [CustomerState; 3] = [CustomerState::Active, CustomerState::Inactive, CustomerState::Churned];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CustomerState::Active => "active",
+            CustomerState::Inactive => "inactive",
+            CustomerState::Churned => "churned",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub first_seen: Millis,
+    /// Latest `ts` of an activity event, or `NEVER`.
+    pub last_activity: Millis,
+    pub state: CustomerState,
+    /// Time of the latest inactive transition, or `NEVER` (reactivation ratio).
+    pub inactive_at: Millis,
+    /// Whether the customer reactivated after `inactive_at`.
+    pub reactivated_since: bool,
+    pub holdout: bool,
+    /// Time of the latest re-engagement message, or `NEVER` (cooldown).
+    pub last_message_at: Millis,
+    /// Inactivity-index bucket the customer is filed under, or `u32::MAX` when not filed.
+    pub filed_bucket: u32,
+    /// One segment per configured dimension, `NO_SEGMENT` where no value was seen.
+    pub segments: SmallVec<[SegmentId; 4]>,
+    /// Churn (-1) and un-churn (+1) changes of the live count that may still lie inside a window;
+    /// older ones are implied by the current state. Empty for almost every customer.
+    pub live_changes: Vec<(Millis, i8)>,
+}
+
+impl Customer {
+    pub fn new(first_seen: Millis, dimensions: usize, holdout: bool) -> Self {
+        Customer {
+            first_seen,
+            last_activity: NEVER,
+            state: CustomerState::Active,
+            inactive_at: NEVER,
+            reactivated_since: false,
+            holdout,
+            last_message_at: NEVER,
+            filed_bucket: u32::MAX,
+            segments: SmallVec::from_elem(NO_SEGMENT, dimensions),
+            live_changes: Vec::new(),
+        }
+    }
+
+    /// 1 when the customer counts in a churn-ratio denominator now (seen, not churned).
+    pub fn live(&self) -> i64 {
+        i64::from(self.state != CustomerState::Churned)
+    }
+
+    /// Group index for aggregates: 0 treatment, 1 holdout.
+    pub fn group_index(&self) -> usize {
+        usize::from(self.holdout)
+    }
+
+    pub fn group_label(&self) -> &'static str {
+        if self.holdout {
+            "holdout"
+        } else {
+            "treatment"
+        }
+    }
+
+    /// The segments the customer belongs to: `all` plus one per dimension with a value.
+    pub fn member_of(&self) -> impl Iterator<Item = SegmentId> + '_ {
+        std::iter::once(super::catalog::ALL).chain(self.segments.iter().copied().filter(|s| *s != NO_SEGMENT))
+    }
+
+    /// Forgets live changes at or before `horizon`, which no window can see any more.
+    pub fn prune_live_changes(&mut self, horizon: Millis) {
+        if !self.live_changes.is_empty() {
+            self.live_changes.retain(|(t, _)| *t > horizon);
+            if self.live_changes.is_empty() {
+                self.live_changes = Vec::new();
+            }
+        }
+    }
+}

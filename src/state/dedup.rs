@@ -1,0 +1,101 @@
+//! `event_id` de-duplication over a window of stream time, with bounded memory.
+
+use std::collections::{HashMap, VecDeque};
+
+use compact_str::CompactString;
+
+use crate::event::Millis;
+
+#[derive(Debug)]
+pub struct Deduplicator {
+    window_ms: i64,
+    max_entries: usize,
+    seen: HashMap<CompactString, Millis>,
+    /// Ids in the order they were seen, for expiry; an id is only here once.
+    order: VecDeque<(Millis, CompactString)>,
+}
+
+impl Deduplicator {
+    pub fn new(window_ms: i64, max_entries: usize) -> Self {
+        Deduplicator { window_ms, max_entries, seen: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// Whether `id` was seen less than the window before `now` (stream time).
+    pub fn is_duplicate(&mut self, id: &str, now: Millis) -> bool {
+        self.expire(now);
+        self.seen.get(id).is_some_and(|seen_at| now - seen_at < self.window_ms)
+    }
+
+    /// Remembers an applied event's id as seen at `now`.
+    pub fn remember(&mut self, id: &str, now: Millis) {
+        if self.window_ms <= 0 {
+            return;
+        }
+        if let Some(seen_at) = self.seen.get_mut(id) {
+            *seen_at = now;
+            return;
+        }
+        while self.seen.len() >= self.max_entries {
+            match self.order.pop_front() {
+                Some((_, old)) => {
+                    self.seen.remove(&old);
+                }
+                None => break,
+            }
+        }
+        let id = CompactString::from(id);
+        self.seen.insert(id.clone(), now);
+        self.order.push_back((now, id));
+    }
+
+    fn expire(&mut self, now: Millis) {
+        while let Some((at, id)) = self.order.front() {
+            if now - at < self.window_ms {
+                break;
+            }
+            // The id may have been seen again later; only forget it when its latest sighting expired.
+            let latest = self.seen.get(id).copied().unwrap_or(*at);
+            let id = id.clone();
+            self.order.pop_front();
+            if now - latest >= self.window_ms {
+                self.seen.remove(&id);
+            } else {
+                self.order.push_back((latest, id));
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_within_the_window_only() {
+        let mut d = Deduplicator::new(3_600_000, 10);
+        assert!(!d.is_duplicate("e1", 0));
+        d.remember("e1", 0);
+        assert!(d.is_duplicate("e1", 3_599_999));
+        assert!(!d.is_duplicate("e1", 3_600_000));
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let mut d = Deduplicator::new(3_600_000, 3);
+        for i in 0..10 {
+            d.remember(&format!("e{i}"), i);
+        }
+        assert_eq!(d.len(), 3);
+        assert!(d.is_duplicate("e9", 10));
+        assert!(!d.is_duplicate("e0", 10));
+    }
+}

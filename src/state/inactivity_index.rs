@@ -1,0 +1,84 @@
+//! Customers filed by the hour their next deadline (inactive or churned) falls in.
+//!
+//! Activity never arms or resets a timer: a customer is re-filed only when its deadline moves to
+//! another hour, and stale entries are dropped lazily when their hour comes due. When the clock
+//! reaches an hour, its customers move to a small exact-time heap, so a clock advance costs what
+//! came due, not what exists.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use compact_str::CompactString;
+
+use crate::event::Millis;
+
+const HOUR_MS: i64 = 3_600_000;
+/// `Customer::filed_bucket` of a customer that is not filed.
+pub const NOT_FILED: u32 = u32::MAX;
+
+#[derive(Debug, Default)]
+pub struct InactivityIndex {
+    hours: BTreeMap<u32, Vec<CompactString>>,
+    /// Customers whose hour has been reached, by exact deadline (then id, for a stable order).
+    due_soon: BinaryHeap<Reverse<(Millis, CompactString)>>,
+    /// Hours up to and including this one have been moved to `due_soon`.
+    reached: Option<u32>,
+}
+
+pub fn hour_of(deadline: Millis) -> u32 {
+    u32::try_from(deadline.div_euclid(HOUR_MS).max(0)).unwrap_or(NOT_FILED - 1)
+}
+
+impl InactivityIndex {
+    /// Files `id` under its deadline's hour, unless it is already filed there.
+    pub fn file(&mut self, id: &CompactString, deadline: Millis, filed: &mut u32) {
+        let hour = hour_of(deadline);
+        if *filed == hour {
+            return;
+        }
+        *filed = hour;
+        if self.reached.is_some_and(|r| hour <= r) {
+            self.due_soon.push(Reverse((deadline, id.clone())));
+        } else {
+            self.hours.entry(hour).or_default().push(id.clone());
+        }
+    }
+
+    /// Takes the earliest hour that starts at or before `now`, with the customers filed in it
+    /// (some possibly stale: check `filed_bucket`).
+    pub fn take_reached_hour(&mut self, now: Millis) -> Option<(u32, Vec<CompactString>)> {
+        let (&hour, _) = self.hours.first_key_value()?;
+        if i64::from(hour) * HOUR_MS > now {
+            return None;
+        }
+        self.reached = Some(self.reached.map_or(hour, |r| r.max(hour)));
+        self.hours.remove(&hour).map(|ids| (hour, ids))
+    }
+
+    /// Marks the hour of `now` as reached, so later filings into it go straight to the heap.
+    pub fn reach(&mut self, now: Millis) {
+        let hour = hour_of(now);
+        self.reached = Some(self.reached.map_or(hour, |r| r.max(hour)));
+    }
+
+    pub fn push_due(&mut self, deadline: Millis, id: CompactString) {
+        self.due_soon.push(Reverse((deadline, id)));
+    }
+
+    /// The earliest exact deadline at or before `now`, removed from the heap.
+    pub fn pop_due(&mut self, now: Millis) -> Option<(Millis, CompactString)> {
+        if self.due_soon.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+            self.due_soon.pop().map(|Reverse(entry)| entry)
+        } else {
+            None
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.hours.values().map(Vec::len).sum::<usize>() + self.due_soon.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

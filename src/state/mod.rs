@@ -1,0 +1,15 @@
+//! Per-customer state and the bookkeeping beside it: segment ids, de-duplication, open tickets and
+//! the inactivity index.
+
+pub mod catalog;
+pub mod customer;
+pub mod dedup;
+pub mod holdout;
+pub mod inactivity_index;
+pub mod tickets;
+
+pub use catalog::{SegmentCatalog, SegmentId};
+pub use customer::{Customer, CustomerState};
+pub use dedup::Deduplicator;
+pub use inactivity_index::InactivityIndex;
+pub use tickets::TicketBook;

@@ -1,0 +1,104 @@
+//! Open support tickets: when each was opened and whether it has had its first response, so the
+//! resolution and first-response times can be measured. Bounded by a retention in stream time.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault};
+
+use fnv::FnvHasher;
+
+use crate::event::Millis;
+
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    opened_at: Millis,
+    responded: bool,
+}
+
+#[derive(Debug)]
+pub struct TicketBook {
+    retention_ms: i64,
+    open: HashMap<u64, Ticket>,
+    by_age: VecDeque<(Millis, u64)>,
+}
+
+/// Tickets are keyed by a 64-bit hash of (customer, ticket id): no strings kept per ticket.
+fn key(customer_id: &str, ticket_id: &str) -> u64 {
+    BuildHasherDefault::<FnvHasher>::default().hash_one((customer_id, ticket_id))
+}
+
+impl TicketBook {
+    pub fn new(retention_ms: i64) -> Self {
+        TicketBook { retention_ms, open: HashMap::new(), by_age: VecDeque::new() }
+    }
+
+    /// Records an opening; a second opening of the same ticket keeps the first.
+    pub fn opened(&mut self, customer_id: &str, ticket_id: &str, at: Millis) {
+        let k = key(customer_id, ticket_id);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.open.entry(k) {
+            e.insert(Ticket { opened_at: at, responded: false });
+            self.by_age.push_back((at, k));
+        }
+    }
+
+    /// Seconds since opening for the ticket's first response, if its opening was seen and it had
+    /// no response yet.
+    pub fn first_response(&mut self, customer_id: &str, ticket_id: &str, at: Millis) -> Option<f64> {
+        let ticket = self.open.get_mut(&key(customer_id, ticket_id))?;
+        if ticket.responded {
+            return None;
+        }
+        ticket.responded = true;
+        Some((at - ticket.opened_at) as f64 / 1000.0)
+    }
+
+    /// Seconds since opening for a resolution; the ticket is closed.
+    pub fn resolved(&mut self, customer_id: &str, ticket_id: &str, at: Millis) -> Option<f64> {
+        let ticket = self.open.remove(&key(customer_id, ticket_id))?;
+        Some((at - ticket.opened_at) as f64 / 1000.0)
+    }
+
+    /// Forgets tickets opened more than the retention before `now`.
+    pub fn expire(&mut self, now: Millis) {
+        while let Some((opened_at, k)) = self.by_age.front().copied() {
+            if now - opened_at <= self.retention_ms {
+                break;
+            }
+            self.by_age.pop_front();
+            if self.open.get(&k).is_some_and(|t| t.opened_at == opened_at) {
+                self.open.remove(&k);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_first_response_and_resolution_once() {
+        let mut t = TicketBook::new(1_000_000);
+        t.opened("c", "t1", 1_000);
+        assert_eq!(t.first_response("c", "t1", 61_000), Some(60.0));
+        assert_eq!(t.first_response("c", "t1", 70_000), None);
+        assert_eq!(t.resolved("c", "t1", 121_000), Some(120.0));
+        assert_eq!(t.resolved("c", "t1", 130_000), None);
+        assert_eq!(t.resolved("c", "unknown", 130_000), None);
+    }
+
+    #[test]
+    fn old_tickets_expire() {
+        let mut t = TicketBook::new(1_000);
+        t.opened("c", "t1", 0);
+        t.expire(1_001);
+        assert!(t.is_empty());
+    }
+}

@@ -1,0 +1,8 @@
+//! Prometheus metrics: the service counters (a registry) and the segment gauges, which are
+//! computed from the merged partials at scrape time.
+
+pub mod exposition;
+pub mod metrics;
+
+pub use exposition::render_segment_metrics;
+pub use metrics::Metrics;

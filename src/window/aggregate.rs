@@ -1,0 +1,99 @@
+//! What one time bucket of one segment holds: counts, sums and score histograms, all of which merge
+//! exactly by addition (across buckets, and across partitions).
+
+use crate::event::{InteractionKind, Survey};
+
+/// Sum and count of durations in seconds, for averages.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SumCount {
+    pub sum: f64,
+    pub count: i64,
+}
+
+impl SumCount {
+    pub fn add(&mut self, value: f64, sign: i64) {
+        self.sum += value * sign as f64;
+        self.count += sign;
+    }
+
+    fn merge(&mut self, other: &SumCount) {
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BucketAggregate {
+    pub nps: [i64; 11],
+    pub csat: [i64; 5],
+    pub ces: [i64; 7],
+    pub interactions: [i64; 9],
+    pub revenue: f64,
+    pub sessions: SumCount,
+    pub resolution: SumCount,
+    pub first_response: SumCount,
+    /// Customers whose last activity falls in this bucket.
+    pub active: i64,
+    pub churned: i64,
+    pub messages: i64,
+    /// Customers whose latest inactive transition falls in this bucket, by group (treatment, holdout).
+    pub inactive: [i64; 2],
+    /// Of those, the ones reactivated since.
+    pub reactivated: [i64; 2],
+    /// Net change of "seen and not churned" customers at times in this bucket (churn ratio denominator).
+    pub live_delta: i64,
+}
+
+impl BucketAggregate {
+    pub fn merge(&mut self, o: &BucketAggregate) {
+        add_all(&mut self.nps, &o.nps);
+        add_all(&mut self.csat, &o.csat);
+        add_all(&mut self.ces, &o.ces);
+        add_all(&mut self.interactions, &o.interactions);
+        self.revenue += o.revenue;
+        self.sessions.merge(&o.sessions);
+        self.resolution.merge(&o.resolution);
+        self.first_response.merge(&o.first_response);
+        self.active += o.active;
+        self.churned += o.churned;
+        self.messages += o.messages;
+        add_all(&mut self.inactive, &o.inactive);
+        add_all(&mut self.reactivated, &o.reactivated);
+        self.live_delta += o.live_delta;
+    }
+
+    pub fn survey_histogram(&self, survey: Survey) -> &[i64] {
+        match survey {
+            Survey::Nps => &self.nps,
+            Survey::Csat => &self.csat,
+            Survey::Ces => &self.ces,
+        }
+    }
+
+    pub fn add_survey(&mut self, survey: Survey, score: u8) {
+        let (low, _) = survey.scale();
+        let slot = (i64::from(score) - low) as usize;
+        let hist: &mut [i64] = match survey {
+            Survey::Nps => &mut self.nps,
+            Survey::Csat => &mut self.csat,
+            Survey::Ces => &mut self.ces,
+        };
+        if let Some(count) = hist.get_mut(slot) {
+            *count += 1;
+        }
+    }
+
+    pub fn interactions_of(&self, kind: InteractionKind) -> i64 {
+        self.interactions[kind.index()]
+    }
+}
+
+fn add_all<const N: usize>(into: &mut [i64; N], from: &[i64; N]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
+}

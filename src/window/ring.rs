@@ -1,0 +1,80 @@
+//! A rolling window as a ring of epoch-aligned buckets. Each slot remembers which bucket it holds,
+//! so nothing has to tick: a read at clock C simply takes the slots whose bucket lies in
+//! `kC - n < k <= kC` (SPEC §2), and a write into a slot holding an older bucket recycles it.
+
+use super::aggregate::BucketAggregate;
+use crate::event::Millis;
+
+#[derive(Debug, Clone)]
+pub struct WindowRing {
+    bucket_ms: i64,
+    slots: Box<[(i64, BucketAggregate)]>,
+    /// `live_delta` of every bucket that has been recycled or written too late for its slot: the
+    /// count of live customers before the oldest bucket still held.
+    live_base: i64,
+}
+
+/// Bucket index of a time: floor division, so times before 1970 work too.
+pub fn bucket_of(ts: Millis, bucket_ms: i64) -> i64 {
+    ts.div_euclid(bucket_ms)
+}
+
+impl WindowRing {
+    pub fn new(size_ms: i64, bucket_ms: i64) -> Self {
+        let n = (size_ms / bucket_ms).max(1) as usize;
+        WindowRing { bucket_ms, slots: vec![(i64::MIN, BucketAggregate::default()); n].into_boxed_slice(), live_base: 0 }
+    }
+
+    pub fn len(&self) -> i64 {
+        self.slots.len() as i64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Applies `update` to the bucket that holds `ts`.
+    pub fn update(&mut self, ts: Millis, update: impl FnOnce(&mut BucketAggregate)) {
+        let k = bucket_of(ts, self.bucket_ms);
+        let n = self.len();
+        let slot = &mut self.slots[k.rem_euclid(n) as usize];
+        if slot.0 > k {
+            // That bucket is long gone; only the live count still needs the change.
+            let mut scratch = BucketAggregate::default();
+            update(&mut scratch);
+            self.live_base += scratch.live_delta;
+            return;
+        }
+        if slot.0 < k {
+            self.live_base += slot.1.live_delta;
+            *slot = (k, BucketAggregate::default());
+        }
+        update(&mut slot.1);
+    }
+
+    /// Adds a change of the live count that lies before every bucket this ring can still hold.
+    pub fn add_live_base(&mut self, delta: i64) {
+        self.live_base += delta;
+    }
+
+    /// Merges the buckets inside the window at clock `now` into `into`, and returns the number of
+    /// live customers at the window's start (changes strictly before it).
+    pub fn read_into(&self, now: Millis, into: &mut BucketAggregate) -> i64 {
+        let k_now = bucket_of(now, self.bucket_ms);
+        let oldest = k_now - self.len();
+        let mut live = self.live_base;
+        for (k, agg) in self.slots.iter() {
+            if *k > oldest && *k <= k_now {
+                into.merge(agg);
+            } else if *k != i64::MIN && *k <= oldest {
+                live += agg.live_delta;
+            }
+        }
+        live
+    }
+
+    /// Whether a time still falls inside the window at clock `now`.
+    pub fn holds(&self, ts: Millis, now: Millis) -> bool {
+        bucket_of(ts, self.bucket_ms) > bucket_of(now, self.bucket_ms) - self.len()
+    }
+}
