@@ -29,16 +29,33 @@ pub struct RuleEvaluator {
     view: EngineView,
     /// (rule index, segment) → firing
     states: BTreeMap<(usize, SegmentId), bool>,
+    /// Boundaries up to here have been evaluated (live mode, see `catch_up`).
+    evaluated_until: Option<Millis>,
 }
 
 impl RuleEvaluator {
     pub fn new(settings: Arc<Settings>, catalog: Arc<SegmentCatalog>, view: EngineView) -> Self {
-        RuleEvaluator { settings, catalog, view, states: BTreeMap::new() }
+        RuleEvaluator { settings, catalog, view, states: BTreeMap::new(), evaluated_until: None }
     }
 
     /// Evaluates every rule at clock `at` (end of replay).
     pub fn evaluate_all(&mut self, at: Millis, effects: &mut Vec<Effect>) {
         self.evaluate(at, |_| true, effects);
+    }
+
+    /// Live mode: evaluates every rule boundary in (last call, `to`], in time order, against the
+    /// merged view. The first call only sets the starting point.
+    pub fn catch_up(&mut self, to: Millis, effects: &mut Vec<Effect>) {
+        let Some(mut from) = self.evaluated_until else {
+            self.evaluated_until = Some(to);
+            return;
+        };
+        let boundaries = self.settings.rule_boundaries();
+        while let Some(next) = boundaries.iter().map(|b| (from.div_euclid(*b) + 1) * b).min().filter(|n| *n <= to) {
+            self.at_boundary(next, effects);
+            from = next;
+        }
+        self.evaluated_until = Some(to.max(from));
     }
 
     fn evaluate(&mut self, at: Millis, due: impl Fn(&Rule) -> bool, effects: &mut Vec<Effect>) {

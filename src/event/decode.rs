@@ -265,7 +265,7 @@ enum Raw<'de> {
     Int(i64),
     /// An integer above `i64::MAX` that fits `u64`.
     BigUint(u64),
-    /// Any other number: it had a fraction or an exponent, or did not fit 64 bits.
+    /// Any other number: it had a fraction or an exponent (`-0` too), or did not fit 64 bits.
     Float(f64),
     Str(Cow<'de, str>),
     /// A boolean, array or object.
@@ -1444,7 +1444,7 @@ mod tests {
                 r#"{{"type":"interaction","customer_id":"c","ts":1,"kind":"purchase","amount":"{secret}"}}"#
             ),
             format!(
-                r#"{{"type":"interaction","customer_id":"c","ts":1,"kind":"support_opened","ticket_id":1}}"#
+                r#"{{"type":"interaction","customer_id":"{secret}","ts":1,"kind":"support_opened","ticket_id":1}}"#
             ),
             format!(
                 r#"{{"type":"survey","customer_id":"{secret}","ts":1,"survey":"{secret}","score":1}}"#
