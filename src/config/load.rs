@@ -158,7 +158,8 @@ fn deserialize_collecting(mut tree: Table, defaults: &Table, problems: &mut Vec<
             Ok(config) => return Some(config),
             Err(err) => {
                 let path = parse_path(&err.path().to_string());
-                let message = err.inner().to_string();
+                // toml appends "in `section`" on later lines; the path already says where.
+                let message = err.inner().to_string().lines().next().unwrap_or_default().trim().to_string();
                 let shown = err.path().to_string();
                 problems.push(if shown == "." { message.clone() } else { format!("{shown}: {message}") });
                 if !repair(&mut tree, defaults, &path, &message) {

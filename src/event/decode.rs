@@ -159,6 +159,10 @@ fn required_id(raw: &Raw<'_>, field: &str) -> Result<CompactString, Rejection> {
     }
 }
 
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z.
+const MIN_TS_MS: Millis = -62_167_219_200_000;
+const MAX_TS_MS: Millis = 253_402_300_799_999;
+
 fn timestamp(raw: &Raw<'_>) -> Result<Millis, Rejection> {
     let parsed = match raw {
         Raw::Absent => return Err(missing("ts")),
@@ -166,7 +170,9 @@ fn timestamp(raw: &Raw<'_>) -> Result<Millis, Rejection> {
         Raw::Str(s) => parse_rfc3339(s),
         _ => None,
     };
-    parsed.ok_or_else(|| {
+    // Epoch milliseconds are held to RFC 3339's own range (years 0000-9999), so no arithmetic on
+    // times can overflow and every time can be written back out.
+    parsed.filter(|ms| (MIN_TS_MS..=MAX_TS_MS).contains(ms)).ok_or_else(|| {
         invalid(
             "ts",
             "must be an rfc 3339 timestamp with offset or integer epoch milliseconds",
