@@ -2,6 +2,7 @@
 
 pub mod dead_letter;
 pub mod decode;
+pub mod json_fields;
 pub mod model;
 pub mod rejection;
 pub mod time;
