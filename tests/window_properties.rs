@@ -68,7 +68,10 @@ fn figures(events: &[Event]) -> (BTreeMap<String, f64>, i64) {
                     Some(_) => metric.label_values().into_iter().map(Some).collect(),
                     None => vec![None],
                 };
+                let only = engine.view.figures_for(id, w, clock, Some(metric));
                 for label in labels {
+                    // Rules merge only the metric's own fields; that must read the same.
+                    assert_eq!(only.read(metric, label), f.read(metric, label), "{metric:?} {label:?}");
                     if let Some(r) = f.read(metric, label) {
                         out.insert(format!("{}/{dimension}/{segment}/{}/{}", metric.name(), window.name, label.unwrap_or("")), r.value);
                     }

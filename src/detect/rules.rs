@@ -86,7 +86,7 @@ impl RuleEvaluator {
         at: Millis,
         effects: &mut Vec<Effect>,
     ) {
-        let figures = self.view.figures(segment, rule.window, at);
+        let figures = self.view.figures_for(segment, rule.window, at, Some(rule.metric));
         let Some(reading) = figures.read(rule.metric, rule.label.as_deref()) else { return };
         if reading.samples < rule.min_samples {
             return;

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use crate::event::Millis;
 use crate::state::customer::NEVER;
 use crate::state::SegmentId;
-use crate::window::{SegmentPartial, WindowFigures};
+use crate::window::{SegmentMetric, SegmentPartial, WindowFigures};
 
 /// What one partition shares with readers.
 #[derive(Debug)]
@@ -75,10 +75,15 @@ impl EngineView {
 
     /// One segment's window `window` at clock `at`, merged over partitions.
     pub fn figures(&self, segment: SegmentId, window: usize, at: Millis) -> WindowFigures {
+        self.figures_for(segment, window, at, None)
+    }
+
+    /// Like `figures`, merging only what `only` needs when given.
+    pub fn figures_for(&self, segment: SegmentId, window: usize, at: Millis, only: Option<SegmentMetric>) -> WindowFigures {
         let mut figures = WindowFigures::default();
         self.each(|v| {
             if let Some(partial) = v.segments.get(&segment) {
-                partial.read_into(window, at, &mut figures);
+                partial.read_into(window, at, &mut figures, only);
             }
         });
         figures

@@ -1,6 +1,7 @@
 //! What one time bucket of one segment holds: counts, sums and score histograms, all of which merge
 //! exactly by addition (across buckets, and across partitions).
 
+use super::metric::SegmentMetric;
 use crate::event::{InteractionKind, Survey};
 
 /// Sum and count of durations in seconds, for averages.
@@ -64,6 +65,37 @@ impl BucketAggregate {
         add_all(&mut self.inactive, &o.inactive);
         add_all(&mut self.reactivated, &o.reactivated);
         self.live_delta += o.live_delta;
+    }
+
+    /// Merges only what `metric` reads: rules evaluate one metric over many buckets and segments.
+    pub fn merge_for(&mut self, o: &BucketAggregate, metric: SegmentMetric) {
+        use SegmentMetric::*;
+        match metric {
+            SurveyResponses => {
+                add_all(&mut self.nps, &o.nps);
+                add_all(&mut self.csat, &o.csat);
+                add_all(&mut self.ces, &o.ces);
+            }
+            NpsScore => add_all(&mut self.nps, &o.nps),
+            CsatRatio => add_all(&mut self.csat, &o.csat),
+            CesAverage => add_all(&mut self.ces, &o.ces),
+            Interactions => add_all(&mut self.interactions, &o.interactions),
+            ActiveCustomers => self.active += o.active,
+            Revenue | AverageOrderValue => {
+                self.revenue += o.revenue;
+                let p = InteractionKind::Purchase.index();
+                self.interactions[p] += o.interactions[p];
+            }
+            SessionSecondsAverage => self.sessions.merge(&o.sessions),
+            ResolutionSecondsAverage => self.resolution.merge(&o.resolution),
+            FirstResponseSecondsAverage => self.first_response.merge(&o.first_response),
+            ChurnedCustomers | ChurnRatio => self.churned += o.churned,
+            ReengagementMessages => self.messages += o.messages,
+            ReactivationRatio | ReengagementLift => {
+                add_all(&mut self.inactive, &o.inactive);
+                add_all(&mut self.reactivated, &o.reactivated);
+            }
+        }
     }
 
     pub fn survey_histogram(&self, survey: Survey) -> &[i64] {

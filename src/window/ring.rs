@@ -3,6 +3,7 @@
 //! `kC - n < k <= kC` (SPEC §2), and a write into a slot holding an older bucket recycles it.
 
 use super::aggregate::BucketAggregate;
+use super::metric::SegmentMetric;
 use crate::event::Millis;
 
 #[derive(Debug, Clone)]
@@ -59,13 +60,17 @@ impl WindowRing {
 
     /// Merges the buckets inside the window at clock `now` into `into`, and returns the number of
     /// live customers at the window's start (changes strictly before it).
-    pub fn read_into(&self, now: Millis, into: &mut BucketAggregate) -> i64 {
+    /// With `only`, merges just the fields that metric reads.
+    pub fn read_into(&self, now: Millis, into: &mut BucketAggregate, only: Option<SegmentMetric>) -> i64 {
         let k_now = bucket_of(now, self.bucket_ms);
         let oldest = k_now - self.len();
         let mut live = self.live_base;
         for (k, agg) in self.slots.iter() {
             if *k > oldest && *k <= k_now {
-                into.merge(agg);
+                match only {
+                    Some(metric) => into.merge_for(agg, metric),
+                    None => into.merge(agg),
+                }
             } else if *k != i64::MIN && *k <= oldest {
                 live += agg.live_delta;
             }

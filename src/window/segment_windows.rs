@@ -3,6 +3,7 @@
 
 use super::aggregate::BucketAggregate;
 use super::figures::WindowFigures;
+use super::metric::SegmentMetric;
 use super::ring::WindowRing;
 use crate::event::Millis;
 
@@ -42,10 +43,10 @@ impl SegmentPartial {
         }
     }
 
-    /// Adds this partial's window `index` at clock `now` into `into`.
-    pub fn read_into(&self, index: usize, now: Millis, into: &mut WindowFigures) {
+    /// Adds this partial's window `index` at clock `now` into `into` (all fields, or `only` one metric's).
+    pub fn read_into(&self, index: usize, now: Millis, into: &mut WindowFigures, only: Option<SegmentMetric>) {
         if let Some(ring) = self.rings.get(index) {
-            into.live_at_start += ring.read_into(now, &mut into.agg);
+            into.live_at_start += ring.read_into(now, &mut into.agg, only);
         }
     }
 }
