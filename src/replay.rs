@@ -93,7 +93,6 @@ pub fn replay(config: &Config, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
                     Outcome::Duplicate => summary.duplicate += 1,
                     Outcome::Late => summary.late += 1,
                 }
-                metrics.events(outcome.label(), 1);
                 publish(&mut sink, &mut effects, &metrics, &mut summary)?;
                 metrics.processing_time(received.elapsed().as_secs_f64());
             }
@@ -111,6 +110,10 @@ pub fn replay(config: &Config, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
     sink.flush()?;
     if let Some(out) = dead_letters.as_mut() {
         out.flush().context("cannot write the dead-letter file")?;
+    }
+    // Counted locally in the loop, recorded once.
+    for (outcome, n) in [("accepted", summary.accepted), ("duplicate", summary.duplicate), ("late", summary.late)] {
+        metrics.events(outcome, n);
     }
     metrics.set_stream_time(if clock == NEVER { 0 } else { clock });
     metrics.set_tracked_customers(engine.view.tracked_customers());

@@ -37,6 +37,13 @@ impl PartitionContext {
         }
     }
 
+    /// Runs `f` on the partial of every segment the customer belongs to, each looked up once.
+    pub fn with_member_partials(&self, customer: &Customer, mut f: impl FnMut(&mut SegmentPartial)) {
+        for segment in customer.member_of() {
+            self.partial(segment, &mut f);
+        }
+    }
+
     pub fn add_by_state(&self, customer: &Customer, state: usize, delta: i64) {
         for segment in customer.member_of() {
             self.partial(segment, |p| p.by_state[state] += delta);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use dashmap::DashMap;
+use fnv::FnvBuildHasher;
 
 use super::context::PartitionContext;
 use super::settings::Settings;
@@ -18,6 +19,7 @@ use crate::state::holdout::is_holdout;
 use crate::state::inactivity_index::{hour_of, NOT_FILED};
 use crate::state::{Deduplicator, InactivityIndex, SegmentCatalog, TicketBook};
 use crate::window::ring::bucket_of;
+use crate::window::BucketAggregate;
 
 /// What happened to an accepted-for-processing event (SPEC §4 `cxpulse_events_total{outcome}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +55,7 @@ impl BoundaryHook for NoBoundaries {
 
 pub struct Partition {
     ctx: PartitionContext,
-    customers: DashMap<CompactString, Customer>,
+    customers: DashMap<CompactString, Customer, FnvBuildHasher>,
     index: InactivityIndex,
     dedup: Deduplicator,
     tickets: TicketBook,
@@ -68,7 +70,7 @@ impl Partition {
             dedup: Deduplicator::new(settings.dedup_window, settings.dedup_max_entries),
             tickets: TicketBook::new(settings.ticket_retention),
             ctx: PartitionContext { settings, catalog, view },
-            customers: DashMap::new(),
+            customers: DashMap::default(),
             index: InactivityIndex::default(),
             clock: NEVER,
             boundaries,
@@ -233,54 +235,64 @@ fn apply_payload(
     customer: &mut Customer,
     effects: &mut Vec<Effect>,
 ) {
-    {
-        let (id, ts) = (event.customer_id.as_str(), event.ts);
-        if event.is_activity() {
-            if customer.state != CustomerState::Active {
-                ctx.reactivate(id, customer, ts, effects);
-            }
-            if ts > customer.last_activity {
-                if customer.last_activity != NEVER {
-                    ctx.update_member(customer, customer.last_activity, |a| a.active -= 1);
-                }
-                ctx.update_member(customer, ts, |a| a.active += 1);
-                customer.last_activity = ts;
+    let (id, ts) = (event.customer_id.as_str(), event.ts);
+    // Last activity moves from one bucket to another: `moved_from` loses the customer.
+    let mut moved_from = None;
+    let mut became_active = 0;
+    if event.is_activity() {
+        if customer.state != CustomerState::Active {
+            ctx.reactivate(id, customer, ts, effects);
+        }
+        if ts > customer.last_activity {
+            moved_from = (customer.last_activity != NEVER).then_some(customer.last_activity);
+            became_active = 1;
+            customer.last_activity = ts;
+        }
+    }
+    let ticket_seconds = match &event.payload {
+        Payload::Interaction(Interaction::SupportOpened { ticket_id }) => {
+            tickets.opened(id, ticket_id, ts);
+            None
+        }
+        Payload::Interaction(Interaction::SupportFirstResponse { ticket_id }) => {
+            tickets.first_response(id, ticket_id, ts).map(|s| (s, false))
+        }
+        Payload::Interaction(Interaction::SupportResolved { ticket_id }) => {
+            tickets.resolved(id, ticket_id, ts).map(|s| (s, true))
+        }
+        _ => None,
+    };
+    // One pass over the customer's segments, each partial looked up once.
+    ctx.with_member_partials(customer, |partial| {
+        if let Some(old) = moved_from {
+            partial.update(old, |a| a.active -= 1);
+        }
+        partial.update(ts, |a| {
+            a.active += became_active;
+            count_event(a, &event.payload, ticket_seconds);
+        });
+    });
+    if matches!(event.payload, Payload::Interaction(Interaction::Cancellation)) && customer.state != CustomerState::Churned {
+        ctx.churn(id, customer, ts, ChurnReason::Cancellation, effects);
+    }
+}
+
+/// Adds one event to a bucket; `ticket_seconds` is a measured (seconds, is_resolution).
+fn count_event(a: &mut BucketAggregate, payload: &Payload, ticket_seconds: Option<(f64, bool)>) {
+    match payload {
+        Payload::Survey(s) => a.add_survey(s.survey, s.score),
+        Payload::Interaction(interaction) => {
+            a.interactions[interaction.kind().index()] += 1;
+            match interaction {
+                Interaction::Purchase { amount } => a.revenue += amount,
+                Interaction::Session { duration_seconds } => a.sessions.add(*duration_seconds, 1),
+                _ => {}
             }
         }
-        match &event.payload {
-            Payload::Survey(s) => ctx.update_member(customer, ts, |a| a.add_survey(s.survey, s.score)),
-            Payload::Interaction(interaction) => {
-                let kind = interaction.kind().index();
-                let duration = match interaction {
-                    Interaction::SupportOpened { ticket_id } => {
-                        tickets.opened(id, ticket_id, ts);
-                        None
-                    }
-                    Interaction::SupportFirstResponse { ticket_id } => {
-                        tickets.first_response(id, ticket_id, ts).map(|s| (s, false))
-                    }
-                    Interaction::SupportResolved { ticket_id } => {
-                        tickets.resolved(id, ticket_id, ts).map(|s| (s, true))
-                    }
-                    _ => None,
-                };
-                ctx.update_member(customer, ts, |a| {
-                    a.interactions[kind] += 1;
-                    match interaction {
-                        Interaction::Purchase { amount } => a.revenue += amount,
-                        Interaction::Session { duration_seconds } => a.sessions.add(*duration_seconds, 1),
-                        _ => {}
-                    }
-                    match duration {
-                        Some((seconds, true)) => a.resolution.add(seconds, 1),
-                        Some((seconds, false)) => a.first_response.add(seconds, 1),
-                        None => {}
-                    }
-                });
-                if matches!(interaction, Interaction::Cancellation) && customer.state != CustomerState::Churned {
-                    ctx.churn(id, customer, ts, ChurnReason::Cancellation, effects);
-                }
-            }
-        }
+    }
+    match ticket_seconds {
+        Some((seconds, true)) => a.resolution.add(seconds, 1),
+        Some((seconds, false)) => a.first_response.add(seconds, 1),
+        None => {}
     }
 }

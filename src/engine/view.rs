@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
+use fnv::FnvBuildHasher;
 
 use crate::event::Millis;
 use crate::state::customer::NEVER;
@@ -15,12 +16,12 @@ use crate::window::{SegmentMetric, SegmentPartial, WindowFigures};
 pub struct PartitionView {
     clock: AtomicI64,
     tracked: AtomicI64,
-    pub segments: DashMap<SegmentId, SegmentPartial>,
+    pub segments: DashMap<SegmentId, SegmentPartial, FnvBuildHasher>,
 }
 
 impl Default for PartitionView {
     fn default() -> Self {
-        PartitionView { clock: AtomicI64::new(NEVER), tracked: AtomicI64::new(0), segments: DashMap::new() }
+        PartitionView { clock: AtomicI64::new(NEVER), tracked: AtomicI64::new(0), segments: DashMap::default() }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Segment ids: the bounded set of label values per dimension, shared by every partition so the
 //! `max_values` cap and the `other` overflow mean the same thing everywhere.
 
-use std::collections::HashMap;
+use fnv::FnvHashMap;
 use std::sync::RwLock;
 
 use compact_str::CompactString;
@@ -23,7 +23,7 @@ struct Inner {
     /// id → (dimension index, label); dimension index `usize::MAX` is `all`.
     labels: Vec<(usize, CompactString)>,
     /// per dimension: label → id
-    ids: Vec<HashMap<CompactString, SegmentId>>,
+    ids: Vec<FnvHashMap<CompactString, SegmentId>>,
     /// per dimension: distinct real values admitted so far
     admitted: Vec<usize>,
 }
@@ -32,7 +32,7 @@ impl SegmentCatalog {
     pub fn new(dimensions: Vec<String>, max_values: usize) -> Self {
         let inner = Inner {
             labels: vec![(usize::MAX, CompactString::const_new("all"))],
-            ids: vec![HashMap::new(); dimensions.len()],
+            ids: vec![FnvHashMap::default(); dimensions.len()],
             admitted: vec![0; dimensions.len()],
         };
         SegmentCatalog { dimensions, max_values, inner: RwLock::new(inner) }

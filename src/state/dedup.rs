@@ -1,6 +1,8 @@
 //! `event_id` de-duplication over a window of stream time, with bounded memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use fnv::FnvHashMap;
 
 use compact_str::CompactString;
 
@@ -10,14 +12,14 @@ use crate::event::Millis;
 pub struct Deduplicator {
     window_ms: i64,
     max_entries: usize,
-    seen: HashMap<CompactString, Millis>,
+    seen: FnvHashMap<CompactString, Millis>,
     /// Ids in the order they were seen, for expiry; an id is only here once.
     order: VecDeque<(Millis, CompactString)>,
 }
 
 impl Deduplicator {
     pub fn new(window_ms: i64, max_entries: usize) -> Self {
-        Deduplicator { window_ms, max_entries, seen: HashMap::new(), order: VecDeque::new() }
+        Deduplicator { window_ms, max_entries, seen: FnvHashMap::default(), order: VecDeque::new() }
     }
 
     /// Whether `id` was seen less than the window before `now` (stream time).

@@ -1,10 +1,10 @@
 //! Open support tickets: when each was opened and whether it has had its first response, so the
 //! resolution and first-response times can be measured. Bounded by a retention in stream time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, BuildHasherDefault};
 
-use fnv::FnvHasher;
+use fnv::{FnvHashMap, FnvHasher};
 
 use crate::event::Millis;
 
@@ -17,7 +17,7 @@ struct Ticket {
 #[derive(Debug)]
 pub struct TicketBook {
     retention_ms: i64,
-    open: HashMap<u64, Ticket>,
+    open: FnvHashMap<u64, Ticket>,
     by_age: VecDeque<(Millis, u64)>,
 }
 
@@ -28,7 +28,7 @@ fn key(customer_id: &str, ticket_id: &str) -> u64 {
 
 impl TicketBook {
     pub fn new(retention_ms: i64) -> Self {
-        TicketBook { retention_ms, open: HashMap::new(), by_age: VecDeque::new() }
+        TicketBook { retention_ms, open: FnvHashMap::default(), by_age: VecDeque::new() }
     }
 
     /// Records an opening; a second opening of the same ticket keeps the first.
