@@ -61,12 +61,24 @@ pub struct Partition {
     tickets: TicketBook,
     clock: Millis,
     boundaries: Vec<i64>,
+    /// Latest time anything was added to a window (an event or a transition).
+    last_change: Millis,
+    /// After `last_change + quiet_span` every rule reads the same until something changes.
+    quiet_span: i64,
 }
 
 impl Partition {
     pub fn new(settings: Arc<Settings>, catalog: Arc<SegmentCatalog>, view: Arc<PartitionView>) -> Self {
         let boundaries = settings.rule_boundaries();
+        let quiet_span = settings
+            .rules
+            .iter()
+            .map(|r| settings.windows[r.window].size_ms + settings.windows[r.window].bucket_ms)
+            .max()
+            .unwrap_or(0);
         Partition {
+            last_change: NEVER,
+            quiet_span,
             dedup: Deduplicator::new(settings.dedup_window, settings.dedup_max_entries),
             tickets: TicketBook::new(settings.ticket_retention),
             ctx: PartitionContext { settings, catalog, view },
@@ -107,6 +119,7 @@ impl Partition {
             bucket_of(event.ts, w.bucket_ms) > bucket_of(clock, w.bucket_ms) - w.size_ms / w.bucket_ms
         });
         self.apply_to_customer(event, effects);
+        self.last_change = self.clock;
         if late {
             Outcome::Late
         } else {
@@ -122,6 +135,15 @@ impl Partition {
         }
         if self.clock != NEVER {
             while let Some(stop) = self.next_boundary().filter(|b| *b <= to) {
+                if stop > self.last_change.saturating_add(self.quiet_span) {
+                    // Every window has emptied since the last change: until the next transition can
+                    // come due, each boundary would read exactly what the previous one read.
+                    let resume = to.min(self.index.earliest_possible().unwrap_or(to));
+                    if resume > stop {
+                        self.set_clock(resume - 1);
+                        continue;
+                    }
+                }
                 self.run_due(stop, effects);
                 self.set_clock(stop);
                 hook.at_boundary(stop, effects);
@@ -173,6 +195,7 @@ impl Partition {
                 CustomerState::Inactive => self.ctx.churn(&id, &mut customer, at, ChurnReason::Inactivity, effects),
                 CustomerState::Churned => continue,
             }
+            self.last_change = self.last_change.max(at);
             customer.filed_bucket = NOT_FILED;
             if let Some(next) = self.ctx.deadline(&customer) {
                 self.index.file(&id, next, &mut customer.filed_bucket);

@@ -74,6 +74,14 @@ impl InactivityIndex {
         }
     }
 
+    /// A time at or before every deadline still filed (the start of the earliest hour, or the
+    /// earliest exact deadline), or None when nothing is filed.
+    pub fn earliest_possible(&self) -> Option<Millis> {
+        let hour = self.hours.keys().next().map(|h| i64::from(*h) * HOUR_MS);
+        let exact = self.due_soon.peek().map(|Reverse((t, _))| *t);
+        hour.into_iter().chain(exact).min()
+    }
+
     pub fn len(&self) -> usize {
         self.hours.values().map(Vec::len).sum::<usize>() + self.due_soon.len()
     }
