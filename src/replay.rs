@@ -186,7 +186,7 @@ impl Progress {
     }
 
     fn tick(&mut self, lines: u64, clock: Millis) {
-        if !self.enabled || lines % 4096 != 0 || self.last.elapsed() < Duration::from_secs(1) {
+        if !self.enabled || !lines.is_multiple_of(4096) || self.last.elapsed() < Duration::from_secs(1) {
             return;
         }
         let rate = (lines - self.last_lines) as f64 / self.last.elapsed().as_secs_f64();

@@ -43,10 +43,13 @@ impl PartitionView {
     }
 }
 
+/// The registered partitions, by partition number.
+type Registry = Arc<RwLock<Vec<(i32, Arc<PartitionView>)>>>;
+
 /// Every partition's view, merged on read.
 #[derive(Debug, Default, Clone)]
 pub struct EngineView {
-    partitions: Arc<RwLock<Vec<(i32, Arc<PartitionView>)>>>,
+    partitions: Registry,
 }
 
 impl EngineView {

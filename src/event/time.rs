@@ -28,7 +28,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 pub fn format_duration(ms: u64) -> String {
     const UNITS: [(u64, &str); 5] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s"), (1, "ms")];
     for (unit, suffix) in UNITS {
-        if ms != 0 && ms % unit == 0 {
+        if ms != 0 && ms.is_multiple_of(unit) {
             return format!("{}{}", ms / unit, suffix);
         }
     }
