@@ -23,6 +23,7 @@
 //! telemetry/  service metrics registry and the segment gauge exposition
 //! config/     serde structs, layering (defaults ← file ← env), validation
 //! replay.rs   `cxpulse replay` wiring
+//! service/    `cxpulse run`: Kafka in and out, partition tasks, readiness, shutdown
 //! ```
 
 pub mod alert;
@@ -31,6 +32,7 @@ pub mod detect;
 pub mod engine;
 pub mod event;
 pub mod replay;
+pub mod service;
 pub mod source;
 pub mod state;
 pub mod telemetry;

@@ -21,6 +21,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs the service: Kafka in, figures on /metrics, alerts and messages out. With no config the
+    /// broker is `embedded`: an in-process demo broker fed by the simulator.
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Replays a JSONL file through the engine, deterministically.
     Replay {
         /// Input events, one JSON object per line (`-` for standard input).
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { config } => run_service(config.as_deref()),
         Command::Replay { input, config, as_of, metrics_out, alerts_out, messages_out, dead_letter_out } => {
             run_replay(config.as_deref(), input, as_of, metrics_out, alerts_out, messages_out, dead_letter_out)
         }
@@ -110,6 +117,23 @@ fn run_replay(
     let summary = replay(&config, &opts)?;
     eprintln!("{summary}");
     Ok(())
+}
+
+fn run_service(config: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cxpulse")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        cxpulse::service::signals::cancel_on_signal(shutdown.clone());
+        cxpulse::service::run(config, shutdown).await
+    });
+    // A blocking librdkafka call still waiting on an unreachable broker must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn run_simulate(customers: u64, days: u32, seed: u64, start: &str, out: &Path) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! and the sinks they are written to.
 
 pub mod id;
+pub mod kafka_sink;
 pub mod record;
 pub mod sink;
 

@@ -34,6 +34,10 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// The metrics and health endpoint.
     pub http: HttpConfig,
+    /// How `cxpulse run` behaves around its Kafka input: merge, readiness, commits, shutdown.
+    pub service: ServiceConfig,
+    /// The in-process demo broker and simulator used when `kafka.brokers = "embedded"`.
+    pub embedded: EmbeddedConfig,
     /// Segment threshold rules (SPEC §5).
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -181,6 +185,41 @@ pub struct TopicsConfig {
 pub struct HttpConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz`.
     pub listen: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Graceful shutdown (SIGINT/SIGTERM) must finish in-flight work, flush the producer and commit
+    /// within this; past it the process exits non-zero and uncommitted input is re-read next time.
+    pub shutdown_timeout: DurationMs,
+    /// When one input of a partition (interactions or surveys) has nothing buffered, wait this long
+    /// for it before applying the other one's events alone (Kafka Streams' `max.task.idle.ms`):
+    /// longer keeps time order under uneven fetching, shorter lowers latency.
+    pub merge_wait: DurationMs,
+    /// `/readyz` stays false while the consumer lag summed over assigned partitions is above this
+    /// many messages.
+    pub ready_max_lag: u64,
+    /// Processed offsets are committed this often (and always on revoke and shutdown).
+    pub commit_interval: DurationMs,
+    /// Broker reachability, the input topic layout and consumer lag are checked this often.
+    pub probe_interval: DurationMs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Partitions of every topic of the in-process broker.
+    pub partitions: u32,
+    /// Simulated customers.
+    pub customers: u64,
+    /// Simulator seed: the same seed gives the same customers.
+    pub seed: u64,
+    /// Simulated history streamed before the stream reaches the present, so inactivity and churn
+    /// show at once. `clock.max_lag` is raised to cover it in embedded mode (see `source::embedded`).
+    pub backfill: DurationMs,
+    /// Wall time the backfill takes: the compression of time (45d in 45s is one day a second).
+    pub backfill_for: DurationMs,
 }
 
 /// A segment threshold rule (SPEC §5).

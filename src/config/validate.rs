@@ -23,6 +23,7 @@ pub(super) fn validate(c: &Config) -> Vec<String> {
         p.push("limits.ticket_retention: must be longer than 0s".into());
     }
     kafka(c, &mut p);
+    service(c, &mut p);
     if c.http.listen.parse::<SocketAddr>().is_err() {
         p.push(format!("http.listen: `{}` is not an address like 127.0.0.1:9898", c.http.listen));
     }
@@ -211,5 +212,25 @@ fn kafka(c: &Config, p: &mut Vec<String>) {
         if *name == &t.interactions || *name == &t.surveys {
             p.push(format!("kafka.topics.{key}: `{name}` is also an input topic"));
         }
+    }
+}
+
+fn service(c: &Config, p: &mut Vec<String>) {
+    let s = &c.service;
+    for (key, value) in [
+        ("service.shutdown_timeout", s.shutdown_timeout),
+        ("service.commit_interval", s.commit_interval),
+        ("service.probe_interval", s.probe_interval),
+        ("embedded.backfill_for", c.embedded.backfill_for),
+    ] {
+        if value.0 == 0 {
+            p.push(format!("{key}: must be longer than 0s"));
+        }
+    }
+    if c.embedded.partitions == 0 || c.embedded.partitions > 1024 {
+        p.push("embedded.partitions: must be between 1 and 1024".into());
+    }
+    if c.embedded.customers == 0 {
+        p.push("embedded.customers: must be at least 1".into());
     }
 }

@@ -1,6 +1,7 @@
 //! The engine: the stream clock and everything it drives, per input partition. Replay and the
 //! Kafka service run this same code; only the sources and sinks differ.
 
+pub mod clock;
 pub mod context;
 pub mod partition;
 pub mod settings;

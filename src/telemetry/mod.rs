@@ -2,6 +2,7 @@
 //! computed from the merged partials at scrape time.
 
 pub mod exposition;
+pub mod http;
 pub mod metrics;
 
 pub use exposition::render_segment_metrics;

@@ -1,0 +1,256 @@
+//! Publishing to Kafka: alerts to `cx.alerts` (keyed by customer, or `dimension/segment`),
+//! re-engagement messages to `cx.reengagement` (keyed by customer), dead letters to
+//! `cx.dead-letter` (original key and value, the rest in headers), through one idempotent producer.
+//!
+//! A record is never dropped silently: a failed delivery is counted (`publish_failed`), logged and
+//! retried with backoff until it succeeds or the service gives up at its shutdown deadline; the
+//! caller then does not store the input offset, so the record is produced again after a restart
+//! (with the same deterministic id).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+use super::record::Effect;
+use crate::config::TopicsConfig;
+use crate::event::DeadLetter;
+use crate::source::kafka_log::LoggingContext;
+use crate::telemetry::Metrics;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// librdkafka's local queue is full: wait this long and try again (not a failure).
+const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(10);
+
+/// Which output a record goes to; the `output` label of `cxpulse_publish_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Alerts,
+    Reengagement,
+    DeadLetter,
+}
+
+impl Output {
+    pub fn label(self) -> &'static str {
+        match self {
+            Output::Alerts => "alerts",
+            Output::Reengagement => "reengagement",
+            Output::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// One record to publish, owned so it can be sent again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutRecord {
+    pub output: Output,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl OutRecord {
+    pub fn from_effect(effect: &Effect) -> OutRecord {
+        let (output, key, json) = match effect {
+            Effect::Alert(a) => (Output::Alerts, a.key.as_bytes(), a.to_json()),
+            Effect::Message(m) => (Output::Reengagement, m.customer_id.as_bytes(), m.to_json()),
+        };
+        OutRecord {
+            output,
+            key: Some(key.to_vec()),
+            value: Some(json.to_string().into_bytes()),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The original key and value (`None` for a null value), the rest in headers.
+    pub fn dead_letter(letter: &DeadLetter, key: Option<&[u8]>, null_value: bool) -> OutRecord {
+        OutRecord {
+            output: Output::DeadLetter,
+            key: key.map(<[u8]>::to_vec),
+            value: (!null_value).then(|| letter.payload.clone()),
+            headers: letter.headers(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum PublishError {
+    #[error("gave up publishing to {output} at shutdown; the input will be read again")]
+    Abandoned { output: &'static str },
+}
+
+impl PublishError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishError::Abandoned { .. } => "abandoned",
+        }
+    }
+}
+
+pub struct KafkaSink {
+    producer: FutureProducer<LoggingContext>,
+    topics: [String; 3],
+    metrics: Arc<Metrics>,
+}
+
+impl KafkaSink {
+    pub fn new(
+        config: &ClientConfig,
+        context: LoggingContext,
+        topics: &TopicsConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, KafkaError> {
+        let producer = config.create_with_context(context)?;
+        let topics = [
+            topics.alerts.clone(),
+            topics.reengagement.clone(),
+            topics.dead_letter.clone(),
+        ];
+        Ok(KafkaSink {
+            producer,
+            topics,
+            metrics,
+        })
+    }
+
+    fn topic(&self, output: Output) -> &str {
+        match output {
+            Output::Alerts => &self.topics[0],
+            Output::Reengagement => &self.topics[1],
+            Output::DeadLetter => &self.topics[2],
+        }
+    }
+
+    /// Resolves once the broker acknowledged the record; retries until then, or until `abandon`.
+    pub async fn deliver(
+        &self,
+        record: &OutRecord,
+        abandon: &CancellationToken,
+    ) -> Result<(), PublishError> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut value_dropped = false;
+        loop {
+            let error = match self.attempt(record, value_dropped, abandon).await? {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if is_too_large(&error) && record.output == Output::DeadLetter && !value_dropped {
+                // An input the broker accepted but cannot take back with our headers: keep the
+                // dead letter (reason, source position) without its value rather than block.
+                tracing::warn!(
+                    output = "dead_letter",
+                    "dead letter too large for the broker; sending it without its value"
+                );
+                value_dropped = true;
+                continue;
+            }
+            self.metrics.publish_failed(record.output.label());
+            tracing::warn!(output = record.output.label(), %error, retry_in = ?backoff, "cannot publish, retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = abandon.cancelled() => return Err(PublishError::Abandoned { output: record.output.label() }),
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One send: `Ok(Ok)` delivered, `Ok(Err)` failed (retry), `Err` abandoned.
+    async fn attempt(
+        &self,
+        record: &OutRecord,
+        value_dropped: bool,
+        abandon: &CancellationToken,
+    ) -> Result<Result<(), KafkaError>, PublishError> {
+        let abandoned = || PublishError::Abandoned {
+            output: record.output.label(),
+        };
+        loop {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 1);
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value.as_str()),
+                });
+            }
+            if value_dropped {
+                headers = headers.insert(Header {
+                    key: "cxpulse.value_dropped",
+                    value: Some("too_large"),
+                });
+            }
+            let mut out =
+                FutureRecord::<[u8], [u8]>::to(self.topic(record.output)).headers(headers);
+            if let Some(key) = &record.key {
+                out = out.key(key.as_slice());
+            }
+            if let (Some(value), false) = (&record.value, value_dropped) {
+                out = out.payload(value.as_slice());
+            }
+            match self.producer.send_result(out) {
+                Ok(delivery) => {
+                    return tokio::select! {
+                        result = delivery => Ok(match result {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err((e, _))) => Err(e),
+                            Err(_) => Err(KafkaError::Canceled),
+                        }),
+                        _ = abandon.cancelled() => Err(abandoned()),
+                    };
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(QUEUE_FULL_PAUSE) => {}
+                        _ = abandon.cancelled() => return Err(abandoned()),
+                    }
+                }
+                Err((e, _)) => return Ok(Err(e)),
+            }
+        }
+    }
+
+    /// Waits for everything queued to be delivered. Blocking: call from `spawn_blocking`.
+    pub fn flush_blocking(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+}
+
+fn is_too_large(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Reason, Rejection, SourcePosition};
+
+    #[test]
+    fn dead_letters_keep_key_and_value_and_carry_headers() {
+        let letter = DeadLetter::new(
+            Rejection::new(Reason::MalformedJson, "not json"),
+            SourcePosition::Kafka {
+                topic: "cx.surveys".into(),
+                partition: 2,
+                offset: 7,
+            },
+            b"{oops".to_vec(),
+        );
+        let record = OutRecord::dead_letter(&letter, Some(b"c-1"), false);
+        assert_eq!(record.key.as_deref(), Some(&b"c-1"[..]));
+        assert_eq!(record.value.as_deref(), Some(&b"{oops"[..]));
+        assert!(record
+            .headers
+            .contains(&("cxpulse.source.offset", "7".to_string())));
+        let null = OutRecord::dead_letter(&letter, None, true);
+        assert_eq!((null.key, null.value), (None, None));
+    }
+}

@@ -1,0 +1,131 @@
+//! Threshold rules in live mode. Replay evaluates a rule at each bucket boundary of its window as
+//! its single clock crosses it. Live, each partition has its own clock and figures merge over all
+//! partitions, so a boundary is evaluated once the *slowest* partition has crossed it (a low
+//! watermark): a partition that lags behind in processing never makes its segments look empty.
+//! The partition whose clock crosses last runs the evaluation from inside its `advance_to`, which
+//! with one partition is exactly what replay does, so live and replay alerts have the same ids.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::alert::Effect;
+use crate::detect::RuleEvaluator;
+use crate::engine::{BoundaryHook, Engine, PartitionView};
+use crate::event::Millis;
+use crate::state::customer::NEVER;
+
+struct RulesState {
+    evaluator: RuleEvaluator,
+    /// The evaluator's starting point is set at the first boundary any partition reaches.
+    primed: bool,
+}
+
+/// The shared rule evaluator and the clocks of the partitions it waits for.
+#[derive(Clone)]
+pub struct LiveRules {
+    state: Arc<Mutex<RulesState>>,
+    clocks: Arc<RwLock<BTreeMap<i32, Arc<PartitionView>>>>,
+}
+
+impl LiveRules {
+    pub fn new(evaluator: RuleEvaluator) -> Self {
+        LiveRules {
+            state: Arc::new(Mutex::new(RulesState {
+                evaluator,
+                primed: false,
+            })),
+            clocks: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RulesState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn register(&self, partition: i32, view: Arc<PartitionView>) {
+        self.clocks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(partition, view);
+    }
+
+    pub fn unregister(&self, partition: i32) {
+        self.clocks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&partition);
+    }
+
+    /// The smallest clock among partitions that have one (a partition that never saw an event has
+    /// nothing to contribute and is not waited for).
+    pub fn low_watermark(&self) -> Option<Millis> {
+        let clocks = self.clocks.read().unwrap_or_else(|e| e.into_inner());
+        clocks
+            .values()
+            .map(|v| v.clock())
+            .filter(|c| *c != NEVER)
+            .min()
+    }
+
+    /// The hook a partition passes to `apply` / `advance_to`.
+    pub fn hook(&self) -> RulesHook {
+        RulesHook {
+            rules: self.clone(),
+        }
+    }
+
+    /// The segment gauges (with rule states) at the engine's clock, Prometheus text.
+    pub fn render(&self, engine: &Engine) -> String {
+        let clock = engine.view.clock();
+        let at = if clock == NEVER { 0 } else { clock };
+        engine.render_segments(&self.lock().evaluator, at)
+    }
+
+    fn evaluate_up_to_watermark(&self, reached: Millis, effects: &mut Vec<Effect>) {
+        let Some(low) = self.low_watermark() else {
+            return;
+        };
+        let mut state = self.lock();
+        if !state.primed {
+            // `catch_up`'s first call only sets its starting point: start just before the first
+            // boundary reached, so that boundary is evaluated as in replay.
+            state.evaluator.catch_up(reached - 1, effects);
+            state.primed = true;
+        }
+        state.evaluator.catch_up(low, effects);
+    }
+}
+
+/// Evaluates every boundary up to the low watermark whenever its partition reaches a boundary.
+pub struct RulesHook {
+    rules: LiveRules,
+}
+
+impl BoundaryHook for RulesHook {
+    fn at_boundary(&mut self, at: Millis, effects: &mut Vec<Effect>) {
+        self.rules.evaluate_up_to_watermark(at, effects);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn watermark_ignores_partitions_without_events() {
+        let engine = Engine::new(&Config::builtin().unwrap());
+        let rules = LiveRules::new(engine.rule_evaluator());
+        let a = engine.partition(0);
+        let b = engine.partition(1);
+        rules.register(0, Arc::clone(a.view()));
+        rules.register(1, Arc::clone(b.view()));
+        assert_eq!(rules.low_watermark(), None);
+        let mut effects = Vec::new();
+        let mut a = a;
+        a.advance_to(5_000, &mut effects, &mut rules.hook());
+        assert_eq!(rules.low_watermark(), Some(5_000));
+        rules.unregister(0);
+        assert_eq!(rules.low_watermark(), None);
+    }
+}

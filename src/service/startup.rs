@@ -1,0 +1,225 @@
+//! The service's moving parts around `run`: the embedded demo, the health source behind HTTP, the
+//! progress log line, and the ordered drain at shutdown.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{CommitMode, Consumer};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::lifecycle::Lifecycle;
+use super::live_rules::LiveRules;
+use super::probe::Probe;
+use super::readiness::Readiness;
+use crate::alert::kafka_sink::KafkaSink;
+use crate::alert::AlertKind;
+use crate::config::{Config, DurationMs};
+use crate::engine::clock::WallClock;
+use crate::engine::Engine;
+use crate::event::time::format_rfc3339;
+use crate::event::Reason;
+use crate::source::demo_feed;
+use crate::source::embedded::EmbeddedBroker;
+use crate::source::kafka::KafkaSource;
+use crate::state::customer::NEVER;
+use crate::telemetry::http::HealthSource;
+use crate::telemetry::Metrics;
+
+const DAY_MS: u64 = 86_400_000;
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// The embedded broker and the simulator feeding it.
+pub struct Embedded {
+    broker: EmbeddedBroker,
+    feed: JoinHandle<()>,
+    feed_stop: CancellationToken,
+}
+
+impl Embedded {
+    pub fn bootstrap(&self) -> String {
+        self.broker.bootstrap().to_string()
+    }
+
+    /// Stops the feed, then the broker. Blocking.
+    fn stop(self) {
+        self.feed_stop.cancel();
+        let _ = self.feed.join();
+        self.broker.stop();
+    }
+}
+
+/// With `kafka.brokers = "embedded"`: starts the demo broker and feed, and raises `clock.max_lag`
+/// above the simulated backfill (see `source::demo_feed` for why).
+pub async fn start_embedded(
+    config: &mut Config,
+    clock: &Arc<dyn WallClock>,
+) -> anyhow::Result<Option<Embedded>> {
+    if config.kafka.brokers.trim() != "embedded" {
+        return Ok(None);
+    }
+    let options = config.embedded.clone();
+    let needed = DurationMs(options.backfill.0 + DAY_MS);
+    if config.clock.max_lag < needed {
+        tracing::info!(
+            from = %config.clock.max_lag, to = %needed,
+            "embedded demo: clock.max_lag raised above the simulated backfill so history is not counted late"
+        );
+        config.clock.max_lag = needed;
+    }
+    let topics = config.kafka.topics.clone();
+    let partitions = i32::try_from(options.partitions).unwrap_or(i32::MAX);
+    let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(&topics, partitions))
+        .await
+        .context("embedded broker start-up panicked")??;
+    tracing::info!(
+        bootstrap = broker.bootstrap(),
+        partitions,
+        "embedded kafka broker started"
+    );
+    let feed_stop = CancellationToken::new();
+    let feed = demo_feed::start(
+        broker.bootstrap(),
+        &config.kafka.topics,
+        &options,
+        Arc::clone(clock),
+        feed_stop.clone(),
+    )
+    .context("cannot start the demo feed")?;
+    Ok(Some(Embedded {
+        broker,
+        feed,
+        feed_stop,
+    }))
+}
+
+/// What `/metrics` and `/readyz` report.
+pub struct Health {
+    pub engine: Arc<Engine>,
+    pub rules: LiveRules,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+}
+
+impl HealthSource for Health {
+    fn metrics_text(&self) -> String {
+        let clock = self.engine.view.clock();
+        self.metrics
+            .set_stream_time(if clock == NEVER { 0 } else { clock });
+        self.metrics
+            .set_tracked_customers(self.engine.view.tracked_customers());
+        self.rules.render(&self.engine) + &self.metrics.render()
+    }
+
+    fn readiness(&self) -> Result<(), String> {
+        self.readiness.check()
+    }
+}
+
+/// An info line every few seconds: counts only, never a customer.
+pub async fn report_progress(engine: Arc<Engine>, metrics: Arc<Metrics>, stop: CancellationToken) {
+    let mut last = (u64::MAX, u64::MAX);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PROGRESS_EVERY) => {}
+            _ = stop.cancelled() => return,
+        }
+        let accepted = metrics.events_counted("accepted");
+        let invalid: u64 = Reason::ALL
+            .iter()
+            .map(|r| metrics.invalid_counted(*r))
+            .sum();
+        let alerts: u64 = AlertKind::ALL
+            .iter()
+            .map(|k| metrics.alerts_counted(*k))
+            .sum();
+        if (accepted + invalid, alerts) == last {
+            continue;
+        }
+        last = (accepted + invalid, alerts);
+        let clock = engine.view.clock();
+        tracing::info!(
+            accepted,
+            invalid,
+            duplicate = metrics.events_counted("duplicate"),
+            late = metrics.events_counted("late"),
+            inactive = metrics.alerts_counted(AlertKind::CustomerInactive),
+            churned = metrics.alerts_counted(AlertKind::CustomerChurned),
+            reactivated = metrics.alerts_counted(AlertKind::CustomerReactivated),
+            segment_alerts = metrics.alerts_counted(AlertKind::SegmentThreshold),
+            customers = engine.view.tracked_customers(),
+            stream_time = %if clock == NEVER { "-".to_string() } else { format_rfc3339(clock) },
+            "progress"
+        );
+    }
+}
+
+/// Everything the drain stops, in order.
+pub struct Running {
+    pub source: KafkaSource,
+    pub probe: Arc<Probe>,
+    pub poller: Option<JoinHandle<()>>,
+    pub lifecycle: Arc<Lifecycle>,
+    pub sink: Arc<KafkaSink>,
+    pub embedded: Option<Embedded>,
+    pub stopping: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+impl Running {
+    /// Stop consuming, finish partition tasks (offsets stored), commit, close the consumer, flush
+    /// the producer, stop the demo. Every blocking librdkafka call runs on the blocking pool.
+    pub async fn drain(self, timeout: Duration) {
+        let Running {
+            source,
+            probe,
+            poller,
+            lifecycle,
+            sink,
+            embedded,
+            stopping,
+            tracker,
+        } = self;
+        stopping.cancel();
+        let consumed = poller.is_some();
+        blocking(move || {
+            if let Some(poller) = poller {
+                let _ = poller.join();
+            }
+        })
+        .await;
+        let stopper = Arc::clone(&lifecycle);
+        blocking(move || stopper.stop_all()).await;
+        tracker.close();
+        tracker.wait().await;
+        blocking(move || {
+            match source.consumer().commit_consumer_state(CommitMode::Sync) {
+                _ if !consumed => {}
+                Ok(()) => tracing::info!("offsets committed"),
+                Err(e) if e.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::NoOffset) => {}
+                Err(error) => tracing::warn!(%error, "final offset commit failed; uncommitted input will be read again"),
+            }
+            drop(probe);
+            drop(lifecycle);
+            drop(source); // closes the consumer: leaves the group
+        })
+        .await;
+        blocking(move || {
+            if let Err(error) = sink.flush_blocking(timeout) {
+                tracing::warn!(%error, "producer flush incomplete");
+            }
+        })
+        .await;
+        if let Some(embedded) = embedded {
+            blocking(move || embedded.stop()).await;
+        }
+    }
+}
+
+async fn blocking(f: impl FnOnce() + Send + 'static) {
+    if let Err(error) = tokio::task::spawn_blocking(f).await {
+        tracing::error!(%error, "shutdown step failed");
+    }
+}

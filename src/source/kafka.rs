@@ -1,0 +1,261 @@
+//! The Kafka input: one consumer group over both input topics, one queue per assigned partition.
+//!
+//! On assignment, the interaction and survey partitions of each number are split off the consumer
+//! into their own queues (`split_partition_queue`) and handed, together, to a
+//! [`PartitionLifecycle`], which runs one task per partition number. On revocation the lifecycle
+//! stops those tasks (they store the offsets of what they finished) before the offsets are
+//! committed and the partitions leave. The consumer's main queue, which carries the rebalance
+//! events, is served on a dedicated thread ([`KafkaSource::spawn_poller`]), so the rebalance
+//! callbacks may block while tasks drain without ever blocking the async runtime.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::{ClientConfig, Offset};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use super::kafka_log::LoggingContext;
+
+pub type LiveConsumer = StreamConsumer<SourceContext>;
+pub type PartitionQueue = StreamPartitionQueue<SourceContext>;
+
+/// Input side 0 is interactions, side 1 surveys.
+pub const SIDES: usize = 2;
+
+/// One input topic's partition of an assigned partition number.
+pub struct InputSide {
+    pub topic: String,
+    pub queue: PartitionQueue,
+}
+
+/// An assigned partition number: its queue on each input topic assigned to this member (normally
+/// both; with one input topic for both types, only side 0).
+pub struct AssignedPartition {
+    pub number: i32,
+    pub sides: [Option<InputSide>; SIDES],
+}
+
+/// What the service does as partitions come and go. Both methods run on the consumer's poller
+/// thread, inside librdkafka's rebalance callback.
+pub trait PartitionLifecycle: Send + Sync + 'static {
+    /// Start processing a partition (spawn; do not block).
+    fn assigned(&self, partition: AssignedPartition, consumer: &Arc<LiveConsumer>);
+    /// Stop processing these partition numbers and return once their tasks stored the offsets of
+    /// everything they finished (blocking is allowed, bounded by the service's timeout). `lost`:
+    /// the group already gave them away, nothing can be committed.
+    fn revoked(&self, numbers: &[i32], lost: bool);
+}
+
+/// The consumer's context: logging, and the rebalance hooks that drive the lifecycle.
+pub struct SourceContext {
+    log: LoggingContext,
+    /// `[interactions, surveys]`; equal names mean one topic carries both.
+    topics: [String; SIDES],
+    consumer: OnceLock<Weak<LiveConsumer>>,
+    lifecycle: Arc<dyn PartitionLifecycle>,
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.log.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(error, reason);
+    }
+}
+
+impl SourceContext {
+    fn side_of(&self, topic: &str) -> Option<usize> {
+        self.topics.iter().position(|t| t == topic)
+    }
+
+    /// Partition numbers of our input topics in `tpl`, each once.
+    fn numbers(&self, tpl: &TopicPartitionList) -> Vec<i32> {
+        let mut numbers: Vec<i32> = tpl
+            .elements()
+            .iter()
+            .filter(|e| self.side_of(e.topic()).is_some())
+            .map(|e| e.partition())
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        numbers
+    }
+
+    fn assign(&self, tpl: &TopicPartitionList) {
+        let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
+            tracing::error!(
+                "partitions assigned before the consumer was ready; they will not be processed"
+            );
+            return;
+        };
+        let mut by_number: BTreeMap<i32, [Option<InputSide>; SIDES]> = BTreeMap::new();
+        for element in tpl.elements() {
+            let Some(side) = self.side_of(element.topic()) else {
+                continue;
+            };
+            let Some(queue) = consumer.split_partition_queue(element.topic(), element.partition())
+            else {
+                tracing::error!(
+                    topic = element.topic(),
+                    partition = element.partition(),
+                    "cannot split the partition queue"
+                );
+                continue;
+            };
+            by_number.entry(element.partition()).or_default()[side] = Some(InputSide {
+                topic: element.topic().to_string(),
+                queue,
+            });
+        }
+        for (number, sides) in by_number {
+            let distinct_topics = self.topics[0] != self.topics[1];
+            if distinct_topics && sides.iter().any(Option::is_none) {
+                tracing::warn!(
+                    partition = number,
+                    "only one input topic of this partition number is assigned here; its events are applied without \
+                     merging (is partition.assignment.strategy `range`?)"
+                );
+            }
+            self.lifecycle
+                .assigned(AssignedPartition { number, sides }, &consumer);
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let numbers = self.numbers(tpl);
+            let lost = consumer.assignment_lost();
+            tracing::info!(partitions = ?numbers, lost, "partitions revoked");
+            self.lifecycle.revoked(&numbers, lost);
+            if !lost {
+                if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    if !is_nothing_to_commit(&error) {
+                        tracing::warn!(%error, "cannot commit offsets of revoked partitions; they will be read again");
+                    }
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = ?self.numbers(tpl), "partitions assigned");
+                self.assign(tpl);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Err(error) if !is_nothing_to_commit(&error) => {
+                tracing::warn!(%error, "offset commit failed; it is retried at the next commit")
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_nothing_to_commit(error: &KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::NoOffset)
+}
+
+/// The consumer group member.
+pub struct KafkaSource {
+    consumer: Arc<LiveConsumer>,
+    topics: [String; SIDES],
+}
+
+impl KafkaSource {
+    /// `topics` is `[interactions, surveys]`.
+    pub fn new(
+        config: &ClientConfig,
+        log: LoggingContext,
+        topics: [String; SIDES],
+        lifecycle: Arc<dyn PartitionLifecycle>,
+    ) -> KafkaResult<Self> {
+        let context = SourceContext {
+            log,
+            topics: topics.clone(),
+            consumer: OnceLock::new(),
+            lifecycle,
+        };
+        let consumer: Arc<LiveConsumer> = Arc::new(config.create_with_context(context)?);
+        let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
+        Ok(KafkaSource { consumer, topics })
+    }
+
+    pub fn consumer(&self) -> &Arc<LiveConsumer> {
+        &self.consumer
+    }
+
+    pub fn topics(&self) -> &[String; SIDES] {
+        &self.topics
+    }
+
+    pub fn subscribe(&self) -> KafkaResult<()> {
+        let mut topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        topics.dedup();
+        self.consumer.subscribe(&topics)
+    }
+
+    /// Serves the consumer's main queue (rebalances, errors) on its own thread until `stop`.
+    pub fn spawn_poller(
+        &self,
+        handle: Handle,
+        stop: CancellationToken,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let consumer = Arc::clone(&self.consumer);
+        std::thread::Builder::new()
+            .name("kafka-consumer".into())
+            .spawn(move || {
+                handle.block_on(poll_main_queue(&consumer, &stop));
+            })
+    }
+}
+
+async fn poll_main_queue(consumer: &Arc<LiveConsumer>, stop: &CancellationToken) {
+    let mut last_error_log: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            received = consumer.recv() => match received {
+                // A record fetched before its partition's queue was split. Rewind the partition
+                // so the record is fetched again into the split queue, in order.
+                Ok(message) => {
+                    let (topic, partition, offset) = (message.topic().to_string(), message.partition(), message.offset());
+                    drop(message);
+                    tracing::warn!(topic, partition, offset, "record arrived on the main queue; rewinding its partition");
+                    if let Err(error) = consumer.seek(&topic, partition, Offset::Offset(offset), Duration::from_secs(5)) {
+                        tracing::error!(topic, partition, %error, "cannot rewind the partition");
+                    }
+                }
+                Err(error) => {
+                    // Transport errors repeat while a broker is away; once every 10 s is enough.
+                    if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!(%error, "kafka consumer error");
+                        last_error_log = Some(Instant::now());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! librdkafka client settings from `[kafka]`: the bootstrap list, the free-form `properties` map
+//! (security.protocol, sasl.*, ssl.* work without code changes), secrets read from files, and the
+//! few settings the service's guarantees depend on, which user properties cannot weaken.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rdkafka::ClientConfig;
+use thiserror::Error;
+
+use crate::config::KafkaConfig;
+
+/// librdkafka's own properties whose names end in `.file`: they are paths librdkafka reads itself,
+/// so they pass through unchanged instead of being treated as "read this secret from a file".
+const NATIVE_FILE_PROPERTIES: [&str; 2] = [
+    "sasl.oauthbearer.assertion.private.key.file",
+    "sasl.oauthbearer.assertion.jwt.template.file",
+];
+
+#[derive(Debug, Error)]
+pub enum KafkaSetupError {
+    #[error("kafka.properties.{key}: cannot read secret file {path}: {source}")]
+    SecretFile {
+        key: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("kafka.properties.{key}: both `{key}` and `{key}.file` are set; keep one")]
+    Ambiguous { key: String },
+    #[error("cannot create the kafka {what}: {source}")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+impl KafkaSetupError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            KafkaSetupError::SecretFile { .. } => "secret_file",
+            KafkaSetupError::Ambiguous { .. } => "ambiguous_property",
+            KafkaSetupError::Client { .. } => "client",
+        }
+    }
+}
+
+/// Resolves `properties`: a key ending in `.file` (say `sasl.password.file`) is replaced by the
+/// key without the suffix, whose value is the file's content without its trailing line break.
+pub fn resolve_properties(
+    properties: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, KafkaSetupError> {
+    let mut resolved = BTreeMap::new();
+    for (key, value) in properties {
+        let secret = key
+            .strip_suffix(".file")
+            .filter(|_| !NATIVE_FILE_PROPERTIES.contains(&key.as_str()));
+        match secret {
+            Some(target) => {
+                if properties.contains_key(target) {
+                    return Err(KafkaSetupError::Ambiguous {
+                        key: target.to_string(),
+                    });
+                }
+                let text = std::fs::read_to_string(Path::new(value)).map_err(|source| {
+                    KafkaSetupError::SecretFile {
+                        key: key.clone(),
+                        path: value.clone(),
+                        source,
+                    }
+                })?;
+                resolved.insert(
+                    target.to_string(),
+                    text.trim_end_matches(['\r', '\n']).to_string(),
+                );
+            }
+            None => {
+                resolved.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// Settings shared by the consumer and the producer. `bootstrap` is the resolved broker list (the
+/// embedded broker's address when `kafka.brokers = "embedded"`).
+pub fn base_config(kafka: &KafkaConfig, bootstrap: &str) -> Result<ClientConfig, KafkaSetupError> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    config.set("client.id", concat!("cxpulse-", env!("CARGO_PKG_VERSION")));
+    for (key, value) in resolve_properties(&kafka.properties)? {
+        config.set(key, value);
+    }
+    Ok(config)
+}
+
+/// The consumer: one group over both input topics; offsets stored by the service only after an
+/// event's effects are delivered, committed by librdkafka every `commit_interval`.
+pub fn consumer_config(
+    kafka: &KafkaConfig,
+    bootstrap: &str,
+    commit_interval_ms: i64,
+) -> Result<ClientConfig, KafkaSetupError> {
+    let mut config = base_config(kafka, bootstrap)?;
+    // The range assignor gives partition p of every co-partitioned topic to the same member, which
+    // the per-partition merge relies on; cooperative-sticky would not.
+    if !kafka
+        .properties
+        .contains_key("partition.assignment.strategy")
+    {
+        config.set("partition.assignment.strategy", "range");
+    }
+    if !kafka.properties.contains_key("auto.offset.reset") {
+        config.set("auto.offset.reset", "earliest");
+    }
+    config
+        .set("group.id", &kafka.group_id)
+        .set("enable.auto.offset.store", "false")
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", commit_interval_ms.to_string())
+        .set("enable.partition.eof", "false");
+    Ok(config)
+}
+
+/// The producer of alerts, messages and dead letters: idempotent, acknowledged by all replicas.
+pub fn producer_config(
+    kafka: &KafkaConfig,
+    bootstrap: &str,
+) -> Result<ClientConfig, KafkaSetupError> {
+    let mut config = base_config(kafka, bootstrap)?;
+    if !kafka.properties.contains_key("linger.ms") {
+        config.set("linger.ms", "5");
+    }
+    config.set("enable.idempotence", "true").set("acks", "all");
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn secrets_come_from_files_without_the_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("password");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let resolved = resolve_properties(&props(&[
+            ("sasl.password.file", path.to_str().unwrap()),
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.oauthbearer.assertion.private.key.file", "/keys/k.pem"),
+        ]))
+        .unwrap();
+        assert_eq!(resolved["sasl.password"], "s3cret");
+        assert!(!resolved.contains_key("sasl.password.file"));
+        assert_eq!(resolved["security.protocol"], "SASL_SSL");
+        assert_eq!(
+            resolved["sasl.oauthbearer.assertion.private.key.file"],
+            "/keys/k.pem"
+        );
+    }
+
+    #[test]
+    fn unreadable_or_doubled_secrets_are_errors() {
+        let missing = resolve_properties(&props(&[("sasl.password.file", "/nonexistent/cxpulse")]));
+        assert_eq!(missing.unwrap_err().code(), "secret_file");
+        let doubled = resolve_properties(&props(&[
+            ("sasl.password", "x"),
+            ("sasl.password.file", "/x"),
+        ]));
+        assert_eq!(doubled.unwrap_err().code(), "ambiguous_property");
+    }
+
+    #[test]
+    fn guarantees_cannot_be_overridden() {
+        let mut kafka = crate::config::Config::builtin().unwrap().kafka;
+        kafka.properties = props(&[("enable.auto.offset.store", "true"), ("acks", "1")]);
+        let consumer = consumer_config(&kafka, "127.0.0.1:1", 5000).unwrap();
+        assert_eq!(consumer.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(consumer.get("partition.assignment.strategy"), Some("range"));
+        let producer = producer_config(&kafka, "127.0.0.1:1").unwrap();
+        assert_eq!(producer.get("acks"), Some("all"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+    }
+}

@@ -1,0 +1,74 @@
+//! librdkafka's own log lines and errors, routed to `tracing`, and the broker reachability they
+//! reveal. Every client of the service (consumer, producer) uses this context.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+/// Whether the brokers answer, as last seen by a client or a probe. Read by `/readyz`.
+#[derive(Debug, Default)]
+pub struct BrokerStatus {
+    reachable: AtomicBool,
+}
+
+impl BrokerStatus {
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Acquire)
+    }
+
+    /// Records a probe's outcome; logs the transitions only, so an outage is two lines, not a flood.
+    pub fn set_reachable(&self, reachable: bool) {
+        let before = self.reachable.swap(reachable, Ordering::AcqRel);
+        if before && !reachable {
+            tracing::warn!("kafka brokers became unreachable; not ready until they answer again");
+        } else if !before && reachable {
+            tracing::info!("kafka brokers reachable");
+        }
+    }
+}
+
+/// A [`ClientContext`] that logs through `tracing` and watches for "all brokers down".
+#[derive(Clone, Default)]
+pub struct LoggingContext {
+    pub status: Arc<BrokerStatus>,
+}
+
+impl LoggingContext {
+    pub fn new(status: Arc<BrokerStatus>) -> Self {
+        LoggingContext { status }
+    }
+}
+
+impl ClientContext for LoggingContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        use RDKafkaLogLevel::*;
+        match level {
+            // A failed connection is the broker's outage, reported by readiness; not our error.
+            Error if facility == "FAIL" => {
+                tracing::warn!(target: "librdkafka", facility, "{message}")
+            }
+            Emerg | Alert | Critical | Error => {
+                tracing::error!(target: "librdkafka", facility, "{message}")
+            }
+            Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+            Notice | Info => tracing::info!(target: "librdkafka", facility, "{message}"),
+            Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.status.set_reachable(false);
+            return;
+        }
+        // Transport failures were already logged by librdkafka itself (facility FAIL).
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
+            tracing::debug!(target: "librdkafka", %error, "{reason}");
+        } else {
+            tracing::warn!(target: "librdkafka", %error, "{reason}");
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Test harness for the Kafka tests: a real broker (tansu, in-memory storage) on a free loopback
+//! port, started and killed per test, and an independent rdkafka client to create topics, produce
+//! test traffic and read what cxpulse published. Nothing here goes through cxpulse's own Kafka code.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const TOPICS: [&str; 5] = ["cx.interactions", "cx.surveys", "cx.alerts", "cx.reengagement", "cx.dead-letter"];
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// `tansu` on PATH, else in ~/.cargo/bin (where scripts/install-test-deps.sh puts it).
+pub fn tansu_binary() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("tansu"))
+        .find(|p| p.is_file());
+    let in_cargo = std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo/bin/tansu")).filter(|p| p.is_file());
+    on_path.or(in_cargo).expect("tansu (the test broker) is not installed: run scripts/install-test-deps.sh")
+}
+
+/// A tansu broker on its own port; killed on drop.
+pub struct Tansu {
+    port: u16,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Tansu {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = std::env::temp_dir().join(format!("cxpulse-tansu-{port}.log"));
+        let out = std::fs::File::create(&log).expect("tansu log file");
+        let child = Command::new(tansu_binary())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let tansu = Tansu { port, child, log };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {port}; see {}", tansu.log.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tansu
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open but nothing answers, as in an outage.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap).set("log_level", "3");
+    config
+}
+
+/// Creates topics with the given partition counts (replication 1).
+pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().expect("admin client");
+    let new: Vec<NewTopic> =
+        topics.iter().map(|(name, n)| NewTopic::new(name, *n, TopicReplication::Fixed(1))).collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new, &options).await.expect("create topics") {
+        result.expect("topic created");
+    }
+}
+
+/// The five default topics, inputs with `partitions` partitions, outputs with one.
+pub async fn create_default_topics(bootstrap: &str, partitions: i32) {
+    create_topics(
+        bootstrap,
+        &[(TOPICS[0], partitions), (TOPICS[1], partitions), (TOPICS[2], 1), (TOPICS[3], 1), (TOPICS[4], 1)],
+    )
+    .await;
+}
+
+/// One record to produce.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Routes a JSONL line as a well-behaved producer would: surveys to cx.surveys, everything else
+/// (unparseable lines included) to cx.interactions, keyed by customer id when there is one.
+pub fn route_line(line: &[u8]) -> Record {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(line).ok();
+    let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|v| v.as_str()).map(str::to_string);
+    let topic = if field("type").as_deref() == Some("survey") { TOPICS[1] } else { TOPICS[0] };
+    Record { topic: topic.into(), key: field("customer_id").map(String::into_bytes), value: Some(line.to_vec()) }
+}
+
+/// Produces records in order; returns each one's (partition, offset).
+pub async fn produce(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
+    let producer: FutureProducer =
+        client_config(bootstrap).set("linger.ms", "10").set("enable.idempotence", "true").create().expect("producer");
+    let mut pending = Vec::with_capacity(records.len());
+    for r in records {
+        let mut record = FutureRecord::<[u8], [u8]>::to(&r.topic);
+        if let Some(key) = &r.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(value) = &r.value {
+            record = record.payload(value.as_slice());
+        }
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((_, back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+    let mut positions = Vec::with_capacity(pending.len());
+    for delivery in pending {
+        let delivered = delivery.await.expect("delivery").expect("delivered");
+        positions.push((delivered.partition, delivered.offset));
+    }
+    positions
+}
+
+/// Reads every record of `topic` (all partitions, from the start) until `expected` were read
+/// and nothing more came for a second, or `timeout`.
+pub fn read_topic(bootstrap: &str, topic: &str, expected: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", format!("reader-{}", free_port()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader");
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).expect("partition");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                out.push(m.detach());
+                quiet_since = Instant::now();
+            }
+            _ if out.len() >= expected && quiet_since.elapsed() > Duration::from_secs(1) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A record's headers as (key, UTF-8 value) pairs.
+pub fn headers(message: &OwnedMessage) -> Vec<(String, String)> {
+    message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The committed offset of the group for each partition of `topic`.
+pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = client_config(bootstrap).set("group.id", group).create().expect("client");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+    (0..partitions)
+        .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `GET path` → (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// The value of one series in Prometheus text, e.g. `cxpulse_events_total{outcome="accepted"}`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Polls `check` every 200 ms until it holds or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every input event counted by the service (accepted, duplicate, late, invalid).
+pub fn events_seen(metrics: &str) -> u64 {
+    ["accepted", "duplicate", "late", "invalid"]
+        .iter()
+        .map(|o| metric(metrics, &format!("cxpulse_events_total{{outcome=\"{o}\"}}")).unwrap_or(0.0) as u64)
+        .sum()
+}
+
+/// A config file for a test service. `extra` is appended TOML (sections not set here).
+pub fn write_config(dir: &Path, bootstrap: &str, group: &str, http_port: u16, extra: &str) -> PathBuf {
+    let text = format!(
+        "[kafka]\nbrokers = \"{bootstrap}\"\ngroup_id = \"{group}\"\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n{extra}\n"
+    );
+    let path = dir.join(format!("{group}.toml"));
+    std::fs::write(&path, text).expect("config file");
+    path
+}
+
+/// A service running in-process; stopped (gracefully) by [`InProcess::stop`].
+pub struct InProcess {
+    pub http: SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    pub fn start(config_file: &Path, http_port: u16) -> InProcess {
+        let config = cxpulse::config::load(Some(config_file), &[]).expect("valid test config");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(cxpulse::service::run(config, shutdown.clone()));
+        InProcess { http: SocketAddr::from(([127, 0, 0, 1], http_port)), shutdown, task }
+    }
+
+    pub async fn metrics(&self) -> String {
+        http_get(self.http, "/metrics").await.map(|(_, body)| body).unwrap_or_default()
+    }
+
+    pub async fn ready(&self) -> (bool, String) {
+        match http_get(self.http, "/readyz").await {
+            Some((status, body)) => (status == 200, body),
+            None => (false, "no answer".into()),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(60), self.task).await;
+        result.expect("service stops in time").expect("service task").expect("clean shutdown");
+    }
+}
