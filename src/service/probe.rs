@@ -103,6 +103,7 @@ impl Probe {
 
     /// One round: topics, then lag. Updates readiness; returns the topic check's outcome.
     fn round(&self) -> Result<usize, ProbeError> {
+        self.metrics.sample_event_rate();
         let checked = self.check_topics();
         match &checked {
             Err(ProbeError::Unreachable(_)) => self.readiness.broker().set_reachable(false),

@@ -19,6 +19,9 @@ pub struct Metrics {
     consumer_lag: IntGaugeVec,
     processing: Histogram,
     unkeyed: prometheus::IntCounter,
+    events_per_second: Gauge,
+    /// (when, events counted then) at the last rate sample.
+    rate_sample: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
 
 /// Metric construction only fails on invalid names, which are constants here.
@@ -47,6 +50,10 @@ impl Metrics {
             "cxpulse_mismatched_keys_total",
             "Kafka records whose key is not their event's customer id (still processed).",
         ));
+        let events_per_second = must(Gauge::new(
+            "cxpulse_events_per_second",
+            "Input events per second (all outcomes) over the last sampling interval.",
+        ));
         let stream_time = must(Gauge::new("cxpulse_stream_time_seconds", "The stream clock, seconds since the epoch."));
         let tracked = must(IntGauge::new("cxpulse_tracked_customers", "Customers held in state."));
         let consumer_lag = must(IntGaugeVec::new(
@@ -62,6 +69,7 @@ impl Metrics {
         for c in [
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(unkeyed.clone()),
+            Box::new(events_per_second.clone()),
             Box::new(stream_time.clone()),
             Box::new(tracked.clone()),
             Box::new(consumer_lag.clone()),
@@ -79,7 +87,21 @@ impl Metrics {
         for kind in AlertKind::ALL {
             alerts.with_label_values(&[kind.label()]);
         }
-        Metrics { registry, events, invalid, alerts, messages, publish_failures, stream_time, tracked, consumer_lag, processing, unkeyed }
+        Metrics {
+            registry,
+            events,
+            invalid,
+            alerts,
+            messages,
+            publish_failures,
+            stream_time,
+            tracked,
+            consumer_lag,
+            processing,
+            unkeyed,
+            events_per_second,
+            rate_sample: std::sync::Mutex::new(None),
+        }
     }
 
     /// Adds a batch of outcomes at once (hot loops count locally and flush here).
@@ -130,6 +152,20 @@ impl Metrics {
         let _ = self.consumer_lag.remove_label_values(&[topic, &partition.to_string()]);
     }
 
+    /// Updates `cxpulse_events_per_second` from the events counted since the previous call.
+    pub fn sample_event_rate(&self) {
+        let total: u64 = ["accepted", "invalid", "duplicate", "late"].iter().map(|o| self.events_counted(o)).sum();
+        let now = std::time::Instant::now();
+        let mut last = self.rate_sample.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((then, before)) = *last {
+            let seconds = now.duration_since(then).as_secs_f64();
+            if seconds > 0.0 {
+                self.events_per_second.set(total.saturating_sub(before) as f64 / seconds);
+            }
+        }
+        *last = Some((now, total));
+    }
+
     pub fn events_counted(&self, outcome: &str) -> u64 {
         self.events.with_label_values(&[outcome]).get()
     }
@@ -151,5 +187,26 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_rate_is_measured_between_samples() {
+        let m = Metrics::new();
+        m.sample_event_rate();
+        m.events("accepted", 500);
+        m.event_rejected(Reason::NotUtf8);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        m.sample_event_rate();
+        let rate = m.events_per_second.get();
+        assert!(rate > 0.0 && rate <= 501.0 / 0.05, "{rate}");
+        let text = m.render();
+        assert!(text.contains("cxpulse_events_per_second "));
+        assert!(text.contains("cxpulse_build_info{version=\""));
+        assert!(text.contains("cxpulse_invalid_events_total{reason=\"not_utf8\"} 1"));
     }
 }
