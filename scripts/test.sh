@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
+./scripts/install-prometheus.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --all-targets --locked 2>&1

@@ -37,12 +37,9 @@ pub enum Output {
 }
 
 impl Output {
+    /// The `output` label; the metrics pre-create one series per label.
     pub fn label(self) -> &'static str {
-        match self {
-            Output::Alerts => "alerts",
-            Output::Reengagement => "reengagement",
-            Output::DeadLetter => "dead_letter",
-        }
+        crate::telemetry::metrics::PUBLISH_OUTPUTS[self as usize]
     }
 }
 

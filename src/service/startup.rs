@@ -110,6 +110,7 @@ impl HealthSource for Health {
             .set_stream_time(if clock == NEVER { 0 } else { clock });
         self.metrics
             .set_tracked_customers(self.engine.view.tracked_customers());
+        self.metrics.set_ready(self.readiness.check().is_ok());
         self.rules.render(&self.engine) + &self.metrics.render()
     }
 

@@ -7,6 +7,10 @@ use prometheus::{
 use crate::alert::AlertKind;
 use crate::event::Reason;
 
+/// The `output` label values of `cxpulse_publish_failures_total`, present from the start so alert
+/// rules see a series.
+pub const PUBLISH_OUTPUTS: [&str; 3] = ["alerts", "reengagement", "dead_letter"];
+
 pub struct Metrics {
     registry: Registry,
     events: IntCounterVec,
@@ -20,6 +24,7 @@ pub struct Metrics {
     processing: Histogram,
     unkeyed: prometheus::IntCounter,
     events_per_second: Gauge,
+    ready: IntGauge,
     /// (when, events counted then) at the last rate sample.
     rate_sample: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
@@ -54,6 +59,7 @@ impl Metrics {
             "cxpulse_events_per_second",
             "Input events per second (all outcomes) over the last sampling interval.",
         ));
+        let ready = must(IntGauge::new("cxpulse_ready", "1 while /readyz answers 200, else 0."));
         let stream_time = must(Gauge::new("cxpulse_stream_time_seconds", "The stream clock, seconds since the epoch."));
         let tracked = must(IntGauge::new("cxpulse_tracked_customers", "Customers held in state."));
         let consumer_lag = must(IntGaugeVec::new(
@@ -70,6 +76,7 @@ impl Metrics {
             Box::new(messages.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(unkeyed.clone()),
             Box::new(events_per_second.clone()),
+            Box::new(ready.clone()),
             Box::new(stream_time.clone()),
             Box::new(tracked.clone()),
             Box::new(consumer_lag.clone()),
@@ -87,6 +94,9 @@ impl Metrics {
         for kind in AlertKind::ALL {
             alerts.with_label_values(&[kind.label()]);
         }
+        for output in PUBLISH_OUTPUTS {
+            publish_failures.with_label_values(&[output]);
+        }
         Metrics {
             registry,
             events,
@@ -100,6 +110,7 @@ impl Metrics {
             processing,
             unkeyed,
             events_per_second,
+            ready,
             rate_sample: std::sync::Mutex::new(None),
         }
     }
@@ -126,6 +137,10 @@ impl Metrics {
 
     pub fn publish_failed(&self, output: &'static str) {
         self.publish_failures.with_label_values(&[output]).inc();
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     pub fn mismatched_key(&self) {
@@ -208,5 +223,7 @@ mod tests {
         assert!(text.contains("cxpulse_events_per_second "));
         assert!(text.contains("cxpulse_build_info{version=\""));
         assert!(text.contains("cxpulse_invalid_events_total{reason=\"not_utf8\"} 1"));
+        assert!(text.contains("cxpulse_publish_failures_total{output=\"dead_letter\"} 0"));
+        assert!(text.contains("cxpulse_ready 0"));
     }
 }
