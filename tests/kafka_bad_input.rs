@@ -15,11 +15,7 @@ fn event(customer: &str, extra: &str) -> Vec<u8> {
 }
 
 fn record(topic: &str, key: Option<&str>, value: Option<Vec<u8>>) -> Record {
-    Record {
-        topic: topic.into(),
-        key: key.map(|k| k.as_bytes().to_vec()),
-        value,
-    }
+    Record { topic: topic.into(), key: key.map(|k| k.as_bytes().to_vec()), value }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,22 +32,31 @@ async fn refused_records_go_to_the_dead_letter_topic_with_headers() {
         record(i, Some("k-null"), None),
         record(i, Some("c-2"), Some(event("c-2", &padding))),
         record(i, Some("k-utf8"), Some(vec![b'{', 0xff, b'}'])),
-        record(i, Some("c-3"), Some(format!(r#"{{"type":"interaction","customer_id":"c-3","ts":{future},"kind":"login"}}"#).into_bytes())),
-        record(s, Some("c-4"), Some(br#"{"type":"survey","customer_id":"c-4","ts":1772359200000,"survey":"nps","score":11}"#.to_vec())),
+        record(
+            i,
+            Some("c-3"),
+            Some(format!(r#"{{"type":"interaction","customer_id":"c-3","ts":{future},"kind":"login"}}"#).into_bytes()),
+        ),
+        record(
+            s,
+            Some("c-4"),
+            Some(br#"{"type":"survey","customer_id":"c-4","ts":1772359200000,"survey":"nps","score":11}"#.to_vec()),
+        ),
         record(s, Some("c-5"), Some(br#"{"type":"feedback","customer_id":"c-5","ts":1772359200000}"#.to_vec())),
         record(i, Some("someone-else"), Some(event("c-6", ""))),
         record(i, None, Some(event("c-7", ""))),
-        record(s, Some("c-8"), Some(br#"{"type":"survey","customer_id":"c-8","ts":1772359200000,"survey":"csat","score":5}"#.to_vec())),
+        record(
+            s,
+            Some("c-8"),
+            Some(br#"{"type":"survey","customer_id":"c-8","ts":1772359200000,"survey":"csat","score":5}"#.to_vec()),
+        ),
     ];
     let positions = produce(&bootstrap, &records).await;
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let extra = "[clock]\nmax_lag = \"36500d\"\n\n[limits]\nmax_event_bytes = 1024\n";
-    let service = InProcess::start(
-        &write_config(dir.path(), &bootstrap, "bad-input", port, extra),
-        port,
-    );
+    let service = InProcess::start(&write_config(dir.path(), &bootstrap, "bad-input", port, extra), port);
     let total = records.len() as u64;
     wait_until(Duration::from_secs(60), "all records consumed", || async {
         events_seen(&service.metrics().await) == total
@@ -60,27 +65,10 @@ async fn refused_records_go_to_the_dead_letter_topic_with_headers() {
     let metrics = service.metrics().await;
     service.stop().await;
 
-    assert_eq!(
-        metric(&metrics, r#"cxpulse_events_total{outcome="accepted"}"#),
-        Some(4.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(&metrics, r#"cxpulse_events_total{outcome="invalid"}"#),
-        Some(7.0)
-    );
-    assert_eq!(
-        metric(&metrics, "cxpulse_mismatched_keys_total"),
-        Some(2.0),
-        "other key and null key"
-    );
-    assert_eq!(
-        metric(
-            &metrics,
-            r#"cxpulse_customers{dimension="all",segment="all",state="active"}"#
-        ),
-        Some(4.0)
-    );
+    assert_eq!(metric(&metrics, r#"cxpulse_events_total{outcome="accepted"}"#), Some(4.0), "{metrics}");
+    assert_eq!(metric(&metrics, r#"cxpulse_events_total{outcome="invalid"}"#), Some(7.0));
+    assert_eq!(metric(&metrics, "cxpulse_mismatched_keys_total"), Some(2.0), "other key and null key");
+    assert_eq!(metric(&metrics, r#"cxpulse_customers{dimension="all",segment="all",state="active"}"#), Some(4.0));
 
     let expected = [
         (1, "malformed_json"),
@@ -91,12 +79,7 @@ async fn refused_records_go_to_the_dead_letter_topic_with_headers() {
         (6, "out_of_range"),
         (7, "unknown_type"),
     ];
-    let dead = read_topic(
-        &bootstrap,
-        TOPICS[4],
-        expected.len(),
-        Duration::from_secs(30),
-    );
+    let dead = read_topic(&bootstrap, TOPICS[4], expected.len(), Duration::from_secs(30));
     assert_eq!(dead.len(), expected.len());
     for (index, reason) in expected {
         let source = &records[index];
@@ -110,19 +93,10 @@ async fn refused_records_go_to_the_dead_letter_topic_with_headers() {
             })
             .unwrap_or_else(|| panic!("no dead letter for record {index}"));
         let h = headers(found);
-        assert!(
-            h.contains(&("cxpulse.reason".into(), reason.into())),
-            "record {index}: {h:?}"
-        );
+        assert!(h.contains(&("cxpulse.reason".into(), reason.into())), "record {index}: {h:?}");
         assert!(h.contains(&("cxpulse.source.partition".into(), partition.to_string())));
-        assert!(h
-            .iter()
-            .any(|(k, v)| k == "cxpulse.detail" && !v.is_empty()));
+        assert!(h.iter().any(|(k, v)| k == "cxpulse.detail" && !v.is_empty()));
         assert_eq!(found.key(), source.key.as_deref(), "original key kept");
-        assert_eq!(
-            found.payload(),
-            source.value.as_deref(),
-            "original value kept"
-        );
+        assert_eq!(found.payload(), source.value.as_deref(), "original value kept");
     }
 }

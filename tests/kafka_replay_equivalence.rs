@@ -68,21 +68,12 @@ struct Replayed {
 }
 
 fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days: u32) -> Replayed {
     let input = dir.join("events.jsonl");
-    let opts = SimulationOptions {
-        customers,
-        days,
-        seed: 7,
-        start_ms: SimulationOptions::DEFAULT_START_MS,
-    };
+    let opts = SimulationOptions { customers, days, seed: 7, start_ms: SimulationOptions::DEFAULT_START_MS };
     write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
     let config = cxpulse::config::load(Some(config_file), &[]).unwrap();
     let out = |name: &str| Some(dir.join(name));
@@ -110,26 +101,17 @@ fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days: u32
 }
 
 fn figures(metrics: &str) -> BTreeSet<String> {
-    metrics
-        .lines()
-        .filter(|l| !NOT_FIGURES.iter().any(|p| l.starts_with(p)))
-        .map(str::to_string)
-        .collect()
+    metrics.lines().filter(|l| !NOT_FIGURES.iter().any(|p| l.starts_with(p))).map(str::to_string).collect()
 }
 
 fn values(messages: &[rdkafka::message::OwnedMessage]) -> Vec<Value> {
     use rdkafka::Message;
-    messages
-        .iter()
-        .map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap())
-        .collect()
+    messages.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect()
 }
 
 fn by_id(records: &[Value], id: &str) -> BTreeMap<String, Value> {
-    let map: BTreeMap<String, Value> = records
-        .iter()
-        .map(|r| (r[id].as_str().unwrap().to_string(), r.clone()))
-        .collect();
+    let map: BTreeMap<String, Value> =
+        records.iter().map(|r| (r[id].as_str().unwrap().to_string(), r.clone())).collect();
     assert_eq!(map.len(), records.len(), "an {id} was published twice");
     map
 }
@@ -152,24 +134,11 @@ async fn run_live(
         events_seen(&service.metrics().await) == total
     })
     .await;
-    wait_until(Duration::from_secs(30), "readiness", || async {
-        service.ready().await.0
-    })
-    .await;
+    wait_until(Duration::from_secs(30), "readiness", || async { service.ready().await.0 }).await;
     let metrics = service.metrics().await;
     service.stop().await;
-    let alerts = values(&read_topic(
-        &tansu.bootstrap(),
-        TOPICS[2],
-        1,
-        Duration::from_secs(30),
-    ));
-    let messages = values(&read_topic(
-        &tansu.bootstrap(),
-        TOPICS[3],
-        1,
-        Duration::from_secs(30),
-    ));
+    let alerts = values(&read_topic(&tansu.bootstrap(), TOPICS[2], 1, Duration::from_secs(30)));
+    let messages = values(&read_topic(&tansu.bootstrap(), TOPICS[3], 1, Duration::from_secs(30)));
     (metrics, alerts, messages, positions)
 }
 
@@ -181,54 +150,21 @@ async fn one_partition_live_equals_replay() {
     let tansu = Tansu::start();
     let (metrics, alerts, messages, _) = run_live(&tansu, dir.path(), &replayed, 1).await;
 
-    assert_eq!(
-        figures(&metrics),
-        figures(&replayed.metrics),
-        "segment figures and event counts differ"
-    );
-    assert_eq!(
-        by_id(&messages, "message_id"),
-        by_id(&replayed.messages, "message_id")
-    );
+    assert_eq!(figures(&metrics), figures(&replayed.metrics), "segment figures and event counts differ");
+    assert_eq!(by_id(&messages, "message_id"), by_id(&replayed.messages, "message_id"));
     let live = by_id(&alerts, "alert_id");
     let mut expected = by_id(&replayed.alerts, "alert_id");
     // Replay also evaluates rules once at its very end; live evaluates them at bucket boundaries only.
-    let end = replayed
-        .alerts
-        .iter()
-        .filter_map(|a| a["at"].as_str())
-        .max()
-        .unwrap_or_default()
-        .to_string();
-    expected.retain(|id, a| {
-        live.contains_key(id) || !(a["kind"] == "segment_threshold" && a["at"] == end.as_str())
-    });
+    let end = replayed.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default().to_string();
+    expected.retain(|id, a| live.contains_key(id) || !(a["kind"] == "segment_threshold" && a["at"] == end.as_str()));
     assert_eq!(live, expected);
-    assert!(
-        live.values().any(|a| a["kind"] == "customer_inactive"),
-        "the file should make customers inactive"
-    );
-    assert!(
-        live.values().any(|a| a["kind"] == "segment_threshold"),
-        "the test rules should fire"
-    );
-    let dead = read_topic(
-        &tansu.bootstrap(),
-        TOPICS[4],
-        replayed.dead_letters.len(),
-        Duration::from_secs(20),
-    );
-    let mut live_reasons: Vec<String> = dead
-        .iter()
-        .flat_map(headers)
-        .filter(|(k, _)| k == "cxpulse.reason")
-        .map(|(_, v)| v)
-        .collect();
-    let mut replay_reasons: Vec<String> = replayed
-        .dead_letters
-        .iter()
-        .map(|d| d["reason"].as_str().unwrap().to_string())
-        .collect();
+    assert!(live.values().any(|a| a["kind"] == "customer_inactive"), "the file should make customers inactive");
+    assert!(live.values().any(|a| a["kind"] == "segment_threshold"), "the test rules should fire");
+    let dead = read_topic(&tansu.bootstrap(), TOPICS[4], replayed.dead_letters.len(), Duration::from_secs(20));
+    let mut live_reasons: Vec<String> =
+        dead.iter().flat_map(headers).filter(|(k, _)| k == "cxpulse.reason").map(|(_, v)| v).collect();
+    let mut replay_reasons: Vec<String> =
+        replayed.dead_letters.iter().map(|d| d["reason"].as_str().unwrap().to_string()).collect();
     live_reasons.sort();
     replay_reasons.sort();
     assert_eq!(live_reasons, replay_reasons, "dead letters");
@@ -259,10 +195,7 @@ async fn three_partitions_same_transitions() {
         }
     }
     let transitions = |records: &[Value]| -> BTreeMap<String, Value> {
-        by_id(records, "alert_id")
-            .into_iter()
-            .filter(|(_, a)| a["kind"] != "segment_threshold")
-            .collect()
+        by_id(records, "alert_id").into_iter().filter(|(_, a)| a["kind"] != "segment_threshold").collect()
     };
     let live = transitions(&alerts);
     let expected = transitions(&replayed.alerts);
@@ -279,23 +212,15 @@ async fn three_partitions_same_transitions() {
     }
     let live_messages = by_id(&messages, "message_id");
     for (id, message) in &live_messages {
-        assert_eq!(
-            by_id(&replayed.messages, "message_id").get(id),
-            Some(message)
-        );
+        assert_eq!(by_id(&replayed.messages, "message_id").get(id), Some(message));
     }
-    assert!(
-        live.len() * 10 >= expected.len() * 9,
-        "most transitions happen live too"
-    );
+    assert!(live.len() * 10 >= expected.len() * 9, "most transitions happen live too");
 }
 
 fn event_ms(ts: &Value) -> Option<i64> {
     match ts {
         Value::Number(n) => n.as_i64(),
-        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.timestamp_millis()),
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis()),
         _ => None,
     }
 }

@@ -13,7 +13,10 @@ fn every_invalid_reason_lands_in_the_dead_letter_file() {
         input.push(b'\n');
     };
     line(login("ok", "2026-01-01T00:00:00Z").trim_end().as_bytes());
-    line(format!(r#"{{"type":"interaction","customer_id":"c","ts":1,"kind":"login","pad":"{}"}}"#, "x".repeat(300)).as_bytes());
+    line(
+        format!(r#"{{"type":"interaction","customer_id":"c","ts":1,"kind":"login","pad":"{}"}}"#, "x".repeat(300))
+            .as_bytes(),
+    );
     line(b"{\"type\":\"interaction\",\"customer_id\":\"\xff\",\"ts\":1,\"kind\":\"login\"}");
     line(br#"{"type":"interaction","#);
     line(br#"{"type":"interaction","ts":1,"kind":"login"}"#);
@@ -94,10 +97,7 @@ fn the_binary_reports_bad_config_and_bad_paths() {
     std::fs::write(&good, "[segments]\nmax_values = 10\n").unwrap();
     let out = std::process::Command::new(bin).args(["check-config", good.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    let out = std::process::Command::new(bin)
-        .args(["replay", "--input", "/nonexistent/x.jsonl"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(bin).args(["replay", "--input", "/nonexistent/x.jsonl"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.jsonl"));
 }

@@ -91,7 +91,8 @@ fn survey_scores() {
 
 #[test]
 fn detractors_and_promoters() {
-    let s = |c: &str, score: i64| ev("survey", c, "2026-01-01T12:00:00Z", &format!(r#""survey":"nps","score":{score}"#));
+    let s =
+        |c: &str, score: i64| ev("survey", c, "2026-01-01T12:00:00Z", &format!(r#""survey":"nps","score":{score}"#));
     let out = run([s("a", 10), s("b", 9), s("c", 8), s("d", 6), s("e", 0)].concat(), "", None);
     assert_eq!(out.all("nps_score", "1h", ""), Some(0.0));
 }

@@ -111,7 +111,12 @@ above = 50.0
 min_samples = 2
 "#;
     let nps = |c: &str, plan: &str, score: u8| {
-        ev("survey", c, "2026-01-01T10:00:00Z", &format!(r#""survey":"nps","score":{score},"segments":{{"plan":"{plan}","region":"eu"}}"#))
+        ev(
+            "survey",
+            c,
+            "2026-01-01T10:00:00Z",
+            &format!(r#""survey":"nps","score":{score},"segments":{{"plan":"{plan}","region":"eu"}}"#),
+        )
     };
     let events = [nps("a1", "a", 0), nps("a2", "a", 0), nps("b1", "b", 10), nps("b2", "b", 10)].concat();
     let out = run(events, config, None);

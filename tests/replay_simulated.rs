@@ -71,7 +71,12 @@ fn a_simulated_year_replays_identically_and_shows_everything() {
     for kind in ["customer_inactive", "customer_churned", "customer_reactivated", "segment_threshold"] {
         assert!(a.alerts.contains(&format!("\"kind\":\"{kind}\"")), "no {kind} alert");
     }
-    for reason in ["\"reason\":\"inactivity\"", "\"reason\":\"cancellation\"", "\"previous_state\":\"churned\"", "\"group\":\"holdout\""] {
+    for reason in [
+        "\"reason\":\"inactivity\"",
+        "\"reason\":\"cancellation\"",
+        "\"previous_state\":\"churned\"",
+        "\"group\":\"holdout\"",
+    ] {
         assert!(a.alerts.contains(reason), "no alert with {reason}");
     }
     assert!(!a.messages.is_empty() && !a.dead_letters.is_empty());

@@ -6,7 +6,8 @@ use replay_support::{ev, login, run, NO_HOLDOUT};
 
 #[test]
 fn inactive_then_churned_by_inactivity_with_message() {
-    let events = ev("interaction", "c1", "2026-01-01T00:00:00Z", r#""kind":"login","segments":{"plan":"pro","region":"eu"}"#);
+    let events =
+        ev("interaction", "c1", "2026-01-01T00:00:00Z", r#""kind":"login","segments":{"plan":"pro","region":"eu"}"#);
     let out = run(events, NO_HOLDOUT, Some("2026-03-15T00:00:00Z"));
     let kinds: Vec<_> = out.alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["customer_inactive", "customer_churned"]);
@@ -33,12 +34,9 @@ fn inactive_then_churned_by_inactivity_with_message() {
 
 #[test]
 fn other_customers_move_the_clock_and_activity_reactivates() {
-    let events = [
-        login("c1", "2026-01-01T00:00:00Z"),
-        login("c2", "2026-01-20T00:00:00Z"),
-        login("c1", "2026-01-21T00:00:00Z"),
-    ]
-    .concat();
+    let events =
+        [login("c1", "2026-01-01T00:00:00Z"), login("c2", "2026-01-20T00:00:00Z"), login("c1", "2026-01-21T00:00:00Z")]
+            .concat();
     let out = run(events, NO_HOLDOUT, None);
     let seen: Vec<_> = out.alerts.iter().map(|a| (a["kind"].as_str().unwrap(), a["at"].as_str().unwrap())).collect();
     assert_eq!(seen, [("customer_inactive", "2026-01-15T00:00:00Z"), ("customer_reactivated", "2026-01-21T00:00:00Z")]);
@@ -81,12 +79,9 @@ fn cancellation_churns_at_once_and_activity_brings_the_customer_back() {
 
 #[test]
 fn cooldown_suppresses_a_second_message_within_30_days() {
-    let events = [
-        login("c1", "2026-01-01T00:00:00Z"),
-        login("c1", "2026-01-16T00:00:00Z"),
-        login("c1", "2026-02-01T00:00:00Z"),
-    ]
-    .concat();
+    let events =
+        [login("c1", "2026-01-01T00:00:00Z"), login("c1", "2026-01-16T00:00:00Z"), login("c1", "2026-02-01T00:00:00Z")]
+            .concat();
     let out = run(events, NO_HOLDOUT, Some("2026-02-20T00:00:00Z"));
     let inactive: Vec<_> = out.alerts_of("customer_inactive").iter().map(|a| a["at"].as_str().unwrap()).collect();
     assert_eq!(inactive, ["2026-01-15T00:00:00Z", "2026-01-30T00:00:00Z", "2026-02-15T00:00:00Z"]);
@@ -98,7 +93,11 @@ fn cooldown_suppresses_a_second_message_within_30_days() {
 
 #[test]
 fn holdout_customers_get_alerts_but_no_messages() {
-    let out = run(login("c1", "2026-01-01T00:00:00Z"), "[reengagement]\nholdout_percent = 100\n", Some("2026-01-20T00:00:00Z"));
+    let out = run(
+        login("c1", "2026-01-01T00:00:00Z"),
+        "[reengagement]\nholdout_percent = 100\n",
+        Some("2026-01-20T00:00:00Z"),
+    );
     assert_eq!(out.alerts_of("customer_inactive")[0]["group"], "holdout");
     assert!(out.messages.is_empty());
 }
@@ -137,14 +136,22 @@ segment = "eu"
 inactive_after = "7d"
 "#;
     let events = [
-        ev("interaction", "ent", "2026-01-01T00:00:00Z", r#""kind":"login","segments":{"plan":"enterprise","region":"eu"}"#),
+        ev(
+            "interaction",
+            "ent",
+            "2026-01-01T00:00:00Z",
+            r#""kind":"login","segments":{"plan":"enterprise","region":"eu"}"#,
+        ),
         ev("interaction", "eu", "2026-01-01T00:00:00Z", r#""kind":"login","segments":{"plan":"free","region":"eu"}"#),
         ev("interaction", "std", "2026-01-01T00:00:00Z", r#""kind":"login","segments":{"plan":"free","region":"na"}"#),
     ]
     .concat();
     let out = run(events, config, Some("2026-02-05T00:00:00Z"));
     let at = |id: &str| {
-        out.alerts_of("customer_inactive").iter().find(|a| a["customer_id"] == id).map(|a| a["at"].as_str().unwrap().to_string())
+        out.alerts_of("customer_inactive")
+            .iter()
+            .find(|a| a["customer_id"] == id)
+            .map(|a| a["at"].as_str().unwrap().to_string())
     };
     assert_eq!(at("ent").as_deref(), Some("2026-01-31T00:00:00Z"));
     assert_eq!(at("eu").as_deref(), Some("2026-01-08T00:00:00Z"));
@@ -188,14 +195,19 @@ fn non_activity_events_do_not_reactivate() {
     .concat();
     let out = run(events, NO_HOLDOUT, None);
     let kinds: Vec<_> = out.alerts.iter().map(|a| (a["kind"].as_str().unwrap(), a["at"].as_str().unwrap())).collect();
-    assert_eq!(kinds, [("customer_inactive", "2026-01-15T00:00:00Z"), ("customer_reactivated", "2026-01-22T00:00:00Z")]);
+    assert_eq!(
+        kinds,
+        [("customer_inactive", "2026-01-15T00:00:00Z"), ("customer_reactivated", "2026-01-22T00:00:00Z")]
+    );
 }
 
 #[test]
 fn reactivation_ratio_and_lift_by_group() {
     use cxpulse::state::holdout::is_holdout;
-    let treatment: Vec<String> = (0..).map(|i| format!("t{i}")).filter(|id| !is_holdout("cxpulse", id, 10.0)).take(2).collect();
-    let holdout: Vec<String> = (0..).map(|i| format!("h{i}")).filter(|id| is_holdout("cxpulse", id, 10.0)).take(2).collect();
+    let treatment: Vec<String> =
+        (0..).map(|i| format!("t{i}")).filter(|id| !is_holdout("cxpulse", id, 10.0)).take(2).collect();
+    let holdout: Vec<String> =
+        (0..).map(|i| format!("h{i}")).filter(|id| is_holdout("cxpulse", id, 10.0)).take(2).collect();
     let mut events: String = treatment.iter().chain(&holdout).map(|id| login(id, "2026-01-01T00:00:00Z")).collect();
     events += &login(&treatment[0], "2026-01-20T00:00:00Z");
     let out = run(events, "", Some("2026-01-25T00:00:00Z"));

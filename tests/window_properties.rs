@@ -24,8 +24,9 @@ struct Spec {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
-    (0..6usize, 0..3 * 86_400_000i64, 0..6u8, 0..100_000u32, 0..11u8)
-        .prop_map(|(customer, offset_ms, what, amount_cents, score)| Spec { customer, offset_ms, what, amount_cents, score })
+    (0..6usize, 0..3 * 86_400_000i64, 0..6u8, 0..100_000u32, 0..11u8).prop_map(
+        |(customer, offset_ms, what, amount_cents, score)| Spec { customer, offset_ms, what, amount_cents, score },
+    )
 }
 
 fn event(s: &Spec) -> Event {
@@ -73,7 +74,10 @@ fn figures(events: &[Event]) -> (BTreeMap<String, f64>, i64) {
                     // Rules merge only the metric's own fields; that must read the same.
                     assert_eq!(only.read(metric, label), f.read(metric, label), "{metric:?} {label:?}");
                     if let Some(r) = f.read(metric, label) {
-                        out.insert(format!("{}/{dimension}/{segment}/{}/{}", metric.name(), window.name, label.unwrap_or("")), r.value);
+                        out.insert(
+                            format!("{}/{dimension}/{segment}/{}/{}", metric.name(), window.name, label.unwrap_or("")),
+                            r.value,
+                        );
                     }
                 }
             }
@@ -98,16 +102,18 @@ fn naive(events: &[Event], clock: i64) -> BTreeMap<String, f64> {
             .chain(PLANS.iter().map(|p| ("plan", *p)))
             .chain(REGIONS.iter().map(|r| ("region", *r)))
         {
-            let member = |e: &Event| {
-                dimension == "all" || e.segments.iter().any(|(d, s)| d == dimension && s == segment)
-            };
+            let member =
+                |e: &Event| dimension == "all" || e.segments.iter().any(|(d, s)| d == dimension && s == segment);
             if !events.iter().any(member) {
                 continue; // a segment nobody was in does not exist
             }
             let chosen: Vec<&Event> = events.iter().filter(|e| member(e) && inside(e.ts)).collect();
             let key = |m: &str, l: &str| format!("{m}/{dimension}/{segment}/{}/{l}", w.name);
             let count = |p: &dyn Fn(&Payload) -> bool| chosen.iter().filter(|e| p(&e.payload)).count() as f64;
-            out.insert(key("interactions", "page_view"), count(&|p| matches!(p, Payload::Interaction(Interaction::PageView))));
+            out.insert(
+                key("interactions", "page_view"),
+                count(&|p| matches!(p, Payload::Interaction(Interaction::PageView))),
+            );
             let purchases = count(&|p| matches!(p, Payload::Interaction(Interaction::Purchase { .. })));
             out.insert(key("interactions", "purchase"), purchases);
             let revenue: f64 = chosen
@@ -139,7 +145,10 @@ fn naive(events: &[Event], clock: i64) -> BTreeMap<String, f64> {
             }
             let csat = scores(Survey::Csat);
             if !csat.is_empty() {
-                out.insert(key("csat_ratio", ""), csat.iter().filter(|s| **s >= 4.0).count() as f64 / csat.len() as f64);
+                out.insert(
+                    key("csat_ratio", ""),
+                    csat.iter().filter(|s| **s >= 4.0).count() as f64 / csat.len() as f64,
+                );
             }
             let ces = scores(Survey::Ces);
             if !ces.is_empty() {

@@ -58,12 +58,7 @@ impl OutRecord {
             Effect::Alert(a) => (Output::Alerts, a.key.as_bytes(), a.to_json()),
             Effect::Message(m) => (Output::Reengagement, m.customer_id.as_bytes(), m.to_json()),
         };
-        OutRecord {
-            output,
-            key: Some(key.to_vec()),
-            value: Some(json.to_string().into_bytes()),
-            headers: Vec::new(),
-        }
+        OutRecord { output, key: Some(key.to_vec()), value: Some(json.to_string().into_bytes()), headers: Vec::new() }
     }
 
     /// The original key and value (`None` for a null value), the rest in headers.
@@ -105,16 +100,8 @@ impl KafkaSink {
         metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
         let producer = config.create_with_context(context)?;
-        let topics = [
-            topics.alerts.clone(),
-            topics.reengagement.clone(),
-            topics.dead_letter.clone(),
-        ];
-        Ok(KafkaSink {
-            producer,
-            topics,
-            metrics,
-        })
+        let topics = [topics.alerts.clone(), topics.reengagement.clone(), topics.dead_letter.clone()];
+        Ok(KafkaSink { producer, topics, metrics })
     }
 
     fn topic(&self, output: Output) -> &str {
@@ -126,11 +113,7 @@ impl KafkaSink {
     }
 
     /// Resolves once the broker acknowledged the record; retries until then, or until `abandon`.
-    pub async fn deliver(
-        &self,
-        record: &OutRecord,
-        abandon: &CancellationToken,
-    ) -> Result<(), PublishError> {
+    pub async fn deliver(&self, record: &OutRecord, abandon: &CancellationToken) -> Result<(), PublishError> {
         let mut backoff = FIRST_BACKOFF;
         let mut value_dropped = false;
         loop {
@@ -165,25 +148,16 @@ impl KafkaSink {
         value_dropped: bool,
         abandon: &CancellationToken,
     ) -> Result<Result<(), KafkaError>, PublishError> {
-        let abandoned = || PublishError::Abandoned {
-            output: record.output.label(),
-        };
+        let abandoned = || PublishError::Abandoned { output: record.output.label() };
         loop {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 1);
             for (key, value) in &record.headers {
-                headers = headers.insert(Header {
-                    key,
-                    value: Some(value.as_str()),
-                });
+                headers = headers.insert(Header { key, value: Some(value.as_str()) });
             }
             if value_dropped {
-                headers = headers.insert(Header {
-                    key: "cxpulse.value_dropped",
-                    value: Some("too_large"),
-                });
+                headers = headers.insert(Header { key: "cxpulse.value_dropped", value: Some("too_large") });
             }
-            let mut out =
-                FutureRecord::<[u8], [u8]>::to(self.topic(record.output)).headers(headers);
+            let mut out = FutureRecord::<[u8], [u8]>::to(self.topic(record.output)).headers(headers);
             if let Some(key) = &record.key {
                 out = out.key(key.as_slice());
             }
@@ -234,19 +208,13 @@ mod tests {
     fn dead_letters_keep_key_and_value_and_carry_headers() {
         let letter = DeadLetter::new(
             Rejection::new(Reason::MalformedJson, "not json"),
-            SourcePosition::Kafka {
-                topic: "cx.surveys".into(),
-                partition: 2,
-                offset: 7,
-            },
+            SourcePosition::Kafka { topic: "cx.surveys".into(), partition: 2, offset: 7 },
             b"{oops".to_vec(),
         );
         let record = OutRecord::dead_letter(&letter, Some(b"c-1"), false);
         assert_eq!(record.key.as_deref(), Some(&b"c-1"[..]));
         assert_eq!(record.value.as_deref(), Some(&b"{oops"[..]));
-        assert!(record
-            .headers
-            .contains(&("cxpulse.source.offset", "7".to_string())));
+        assert!(record.headers.contains(&("cxpulse.source.offset", "7".to_string())));
         let null = OutRecord::dead_letter(&letter, None, true);
         assert_eq!((null.key, null.value), (None, None));
     }

@@ -44,7 +44,11 @@ impl JsonlEffectSink {
     }
 }
 
-fn write_line(out: &mut Option<Box<dyn Write + Send>>, what: &'static str, json: &serde_json::Value) -> Result<(), SinkError> {
+fn write_line(
+    out: &mut Option<Box<dyn Write + Send>>,
+    what: &'static str,
+    json: &serde_json::Value,
+) -> Result<(), SinkError> {
     if let Some(out) = out {
         serde_json::to_writer(&mut *out, json).map_err(|e| SinkError::Io { what, source: e.into() })?;
         out.write_all(b"\n").map_err(|source| SinkError::Io { what, source })?;

@@ -36,8 +36,7 @@ fn list(problems: &[String]) -> String {
 /// Loads the configuration: defaults, then the file if any, then `CXPULSE_*` variables from `env`.
 pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid { problems };
-    let defaults: Table =
-        DEFAULT_TOML.parse().map_err(|e| invalid(vec![format!("built-in defaults: {e}")]))?;
+    let defaults: Table = DEFAULT_TOML.parse().map_err(|e| invalid(vec![format!("built-in defaults: {e}")]))?;
     let mut tree = defaults.clone();
     if let Some(path) = path {
         let text = std::fs::read_to_string(path)
@@ -66,10 +65,9 @@ pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
 /// still exists, instead of failing on rules the user never wrote.
 fn drop_default_rules_without_window(tree: &mut Table) {
     let names: Vec<String> = match tree.get("windows") {
-        Some(Value::Array(windows)) => windows
-            .iter()
-            .filter_map(|w| w.get("name").and_then(Value::as_str).map(str::to_string))
-            .collect(),
+        Some(Value::Array(windows)) => {
+            windows.iter().filter_map(|w| w.get("name").and_then(Value::as_str).map(str::to_string)).collect()
+        }
         _ => return,
     };
     if let Some(Value::Array(rules)) = tree.get_mut("rules") {
@@ -99,7 +97,9 @@ fn apply_env(tree: &mut Table, env: &[(String, String)], problems: &mut Vec<Stri
             path.truncate(2);
             path.push(property);
         }
-        let value = if path.first().map(String::as_str) == Some("kafka") && path.get(1).map(String::as_str) == Some("properties") {
+        let value = if path.first().map(String::as_str) == Some("kafka")
+            && path.get(1).map(String::as_str) == Some("properties")
+        {
             Value::String(raw.clone())
         } else {
             parse_env_value(raw)

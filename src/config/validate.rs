@@ -59,10 +59,7 @@ fn windows(c: &Config, p: &mut Vec<String>) {
         if w.bucket.0 == 0 || w.size.0 == 0 {
             p.push(format!("windows.{}: size and bucket must be longer than 0s", w.name));
         } else if w.size.0 % w.bucket.0 != 0 {
-            p.push(format!(
-                "windows.{}: size {} is not a whole multiple of its bucket {}",
-                w.name, w.size, w.bucket
-            ));
+            p.push(format!("windows.{}: size {} is not a whole multiple of its bucket {}", w.name, w.size, w.bucket));
         }
     }
 }
@@ -84,10 +81,7 @@ fn inactivity(c: &Config, p: &mut Vec<String>) {
     }
     for (n, o) in i.overrides.iter().enumerate() {
         if !known_dimension(c, &o.dimension) {
-            p.push(format!(
-                "inactivity.overrides[{n}]: dimension `{}` is not one of segments.dimensions",
-                o.dimension
-            ));
+            p.push(format!("inactivity.overrides[{n}]: dimension `{}` is not one of segments.dimensions", o.dimension));
         }
         let inactive = o.inactive_after.unwrap_or(i.inactive_after);
         let churn = o.churn_after.unwrap_or(i.churn_after);
@@ -141,11 +135,9 @@ fn rules(c: &Config, p: &mut Vec<String>) {
                     r.metric,
                     m.label_values().join(", ")
                 )),
-                (Some(l), Some(v)) if !m.label_values().contains(&v.as_str()) => p.push(format!(
-                    "{at}: `{v}` is not a {l} of `{}` ({})",
-                    r.metric,
-                    m.label_values().join(", ")
-                )),
+                (Some(l), Some(v)) if !m.label_values().contains(&v.as_str()) => {
+                    p.push(format!("{at}: `{v}` is not a {l} of `{}` ({})", r.metric, m.label_values().join(", ")))
+                }
                 (None, Some(_)) => p.push(format!("{at}: metric `{}` takes no `label`", r.metric)),
                 _ => {}
             },

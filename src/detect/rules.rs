@@ -124,7 +124,15 @@ impl RuleEvaluator {
     }
 }
 
-fn threshold_alert(rule: &Rule, dimension: &str, segment: &str, value: f64, firing: bool, at: Millis, settings: &Settings) -> Alert {
+fn threshold_alert(
+    rule: &Rule,
+    dimension: &str,
+    segment: &str,
+    value: f64,
+    firing: bool,
+    at: Millis,
+    settings: &Settings,
+) -> Alert {
     let state = if firing { "firing" } else { "resolved" };
     let number = |v: f64| Number::from_f64(v).map_or(Value::Null, Value::Number);
     let mut f = Map::new();

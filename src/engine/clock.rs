@@ -31,9 +31,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(now_ms: Millis) -> Self {
-        ManualClock {
-            now: Arc::new(AtomicI64::new(now_ms)),
-        }
+        ManualClock { now: Arc::new(AtomicI64::new(now_ms)) }
     }
 
     pub fn set(&self, now_ms: Millis) {

@@ -22,11 +22,8 @@ pub struct PartitionContext {
 impl PartitionContext {
     /// Applies `change` to the bucket of `ts` in every window of `segment`.
     pub fn update(&self, segment: SegmentId, ts: Millis, change: impl Fn(&mut BucketAggregate)) {
-        let mut partial = self
-            .view
-            .segments
-            .entry(segment)
-            .or_insert_with(|| SegmentPartial::new(&self.settings.windows));
+        let mut partial =
+            self.view.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.settings.windows));
         partial.update(ts, change);
     }
 
@@ -51,11 +48,8 @@ impl PartitionContext {
     }
 
     fn partial(&self, segment: SegmentId, f: impl FnOnce(&mut SegmentPartial)) {
-        let mut partial = self
-            .view
-            .segments
-            .entry(segment)
-            .or_insert_with(|| SegmentPartial::new(&self.settings.windows));
+        let mut partial =
+            self.view.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.settings.windows));
         f(&mut partial);
     }
 

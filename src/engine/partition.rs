@@ -115,9 +115,12 @@ impl Partition {
         }
         self.tickets.expire(self.clock);
         let clock = self.clock;
-        let late = !self.ctx.settings.windows.iter().any(|w| {
-            bucket_of(event.ts, w.bucket_ms) > bucket_of(clock, w.bucket_ms) - w.size_ms / w.bucket_ms
-        });
+        let late = !self
+            .ctx
+            .settings
+            .windows
+            .iter()
+            .any(|w| bucket_of(event.ts, w.bucket_ms) > bucket_of(clock, w.bucket_ms) - w.size_ms / w.bucket_ms);
         self.apply_to_customer(event, effects);
         self.last_change = self.clock;
         if late {
@@ -247,7 +250,6 @@ impl Partition {
             self.ctx.contribute(segment, customer, 1, self.clock);
         }
     }
-
 }
 
 /// The event's own effects: activity, windowed counts, tickets, cancellation.
@@ -295,7 +297,9 @@ fn apply_payload(
             count_event(a, &event.payload, ticket_seconds);
         });
     });
-    if matches!(event.payload, Payload::Interaction(Interaction::Cancellation)) && customer.state != CustomerState::Churned {
+    if matches!(event.payload, Payload::Interaction(Interaction::Cancellation))
+        && customer.state != CustomerState::Churned
+    {
         ctx.churn(id, customer, ts, ChurnReason::Cancellation, effects);
     }
 }

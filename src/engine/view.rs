@@ -83,7 +83,13 @@ impl EngineView {
     }
 
     /// Like `figures`, merging only what `only` needs when given.
-    pub fn figures_for(&self, segment: SegmentId, window: usize, at: Millis, only: Option<SegmentMetric>) -> WindowFigures {
+    pub fn figures_for(
+        &self,
+        segment: SegmentId,
+        window: usize,
+        at: Millis,
+        only: Option<SegmentMetric>,
+    ) -> WindowFigures {
         let mut figures = WindowFigures::default();
         self.each(|v| {
             if let Some(partial) = v.segments.get(&segment) {

@@ -17,7 +17,10 @@ pub enum SourcePosition {
         offset: i64,
     },
     /// `line` counts from 1.
-    File { file: String, line: u64 },
+    File {
+        file: String,
+        line: u64,
+    },
 }
 
 /// A refused message, ready for the dead-letter output.
@@ -45,12 +48,7 @@ struct Line<'a> {
 
 impl DeadLetter {
     pub fn new(rejection: Rejection, source: SourcePosition, payload: impl Into<Vec<u8>>) -> Self {
-        DeadLetter {
-            reason: rejection.reason,
-            detail: rejection.detail,
-            source,
-            payload: payload.into(),
-        }
+        DeadLetter { reason: rejection.reason, detail: rejection.detail, source, payload: payload.into() }
     }
 
     /// One JSON object, no trailing newline: `reason`, `detail`, `source`, then `payload` when the
@@ -80,11 +78,7 @@ impl DeadLetter {
         headers.push(("cxpulse.reason", self.reason.code().to_string()));
         headers.push(("cxpulse.detail", self.detail.clone()));
         match &self.source {
-            SourcePosition::Kafka {
-                topic,
-                partition,
-                offset,
-            } => {
+            SourcePosition::Kafka { topic, partition, offset } => {
                 headers.push(("cxpulse.source.topic", topic.clone()));
                 headers.push(("cxpulse.source.partition", partition.to_string()));
                 headers.push(("cxpulse.source.offset", offset.to_string()));
@@ -104,11 +98,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn kafka() -> SourcePosition {
-        SourcePosition::Kafka {
-            topic: "cx.interactions".into(),
-            partition: 3,
-            offset: 42,
-        }
+        SourcePosition::Kafka { topic: "cx.interactions".into(), partition: 3, offset: 42 }
     }
 
     fn parse(line: &str) -> Value {
@@ -133,10 +123,7 @@ mod tests {
                 "payload": r#"{"type":"survey","note":"caf\u00e9 "}"#,
             })
         );
-        assert!(
-            line.starts_with(r#"{"reason":"missing_field","detail":"#),
-            "{line}"
-        );
+        assert!(line.starts_with(r#"{"reason":"missing_field","detail":"#), "{line}");
         assert!(!line.ends_with('\n'));
     }
 
@@ -157,10 +144,7 @@ mod tests {
         let payload = vec![b'{', 0xff, 0xfe, b'}'];
         let dl = DeadLetter::new(
             Rejection::new(Reason::NotUtf8, "payload is not valid utf-8 (at byte 1)"),
-            SourcePosition::File {
-                file: "events.jsonl".into(),
-                line: 7,
-            },
+            SourcePosition::File { file: "events.jsonl".into(), line: 7 },
             payload.clone(),
         );
         let value = parse(&dl.to_json_line());
@@ -174,21 +158,12 @@ mod tests {
             })
         );
         assert!(value.get("payload").is_none());
-        assert_eq!(
-            BASE64
-                .decode(value["payload_base64"].as_str().unwrap())
-                .unwrap(),
-            payload
-        );
+        assert_eq!(BASE64.decode(value["payload_base64"].as_str().unwrap()).unwrap(), payload);
     }
 
     #[test]
     fn empty_payload_is_an_empty_string() {
-        let dl = DeadLetter::new(
-            Rejection::new(Reason::MalformedJson, "x"),
-            kafka(),
-            Vec::new(),
-        );
+        let dl = DeadLetter::new(Rejection::new(Reason::MalformedJson, "x"), kafka(), Vec::new());
         assert_eq!(parse(&dl.to_json_line())["payload"], "");
     }
 
@@ -197,20 +172,13 @@ mod tests {
         for reason in Reason::ALL {
             let dl = DeadLetter::new(Rejection::new(reason, "d"), kafka(), b"x".to_vec());
             assert_eq!(parse(&dl.to_json_line())["reason"], reason.code());
-            assert_eq!(
-                dl.headers()[0],
-                ("cxpulse.reason", reason.code().to_string())
-            );
+            assert_eq!(dl.headers()[0], ("cxpulse.reason", reason.code().to_string()));
         }
     }
 
     #[test]
     fn kafka_headers() {
-        let dl = DeadLetter::new(
-            Rejection::new(Reason::TooLarge, "too big"),
-            kafka(),
-            b"x".to_vec(),
-        );
+        let dl = DeadLetter::new(Rejection::new(Reason::TooLarge, "too big"), kafka(), b"x".to_vec());
         assert_eq!(
             dl.headers(),
             vec![
@@ -227,20 +195,14 @@ mod tests {
     fn file_headers() {
         let dl = DeadLetter::new(
             Rejection::new(Reason::OutOfRange, "field `score` must be between 0 and 10"),
-            SourcePosition::File {
-                file: "-".into(),
-                line: 12,
-            },
+            SourcePosition::File { file: "-".into(), line: 12 },
             b"x".to_vec(),
         );
         assert_eq!(
             dl.headers(),
             vec![
                 ("cxpulse.reason", "out_of_range".to_string()),
-                (
-                    "cxpulse.detail",
-                    "field `score` must be between 0 and 10".to_string()
-                ),
+                ("cxpulse.detail", "field `score` must be between 0 and 10".to_string()),
                 ("cxpulse.source.file", "-".to_string()),
                 ("cxpulse.source.line", "12".to_string()),
             ]

@@ -32,11 +32,7 @@ impl Decoder {
     /// `dimensions` are the configured segment dimensions (`segments.dimensions`): only these keys
     /// of an event's `segments` are kept.
     pub fn new(max_event_bytes: usize, dimensions: Vec<String>, max_future_skew_ms: u64) -> Self {
-        Decoder {
-            max_event_bytes,
-            dimensions,
-            max_future_skew_ms,
-        }
+        Decoder { max_event_bytes, dimensions, max_future_skew_ms }
     }
 
     /// Decodes and validates one message. `wall_clock` is `Some(now_ms)` in live mode, which enables
@@ -45,18 +41,11 @@ impl Decoder {
         if bytes.len() > self.max_event_bytes {
             return Err(Rejection::new(
                 Reason::TooLarge,
-                format!(
-                    "message is {} bytes, over limits.max_event_bytes ({})",
-                    bytes.len(),
-                    self.max_event_bytes
-                ),
+                format!("message is {} bytes, over limits.max_event_bytes ({})", bytes.len(), self.max_event_bytes),
             ));
         }
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            Rejection::new(
-                Reason::NotUtf8,
-                format!("payload is not valid utf-8 (at byte {})", e.valid_up_to()),
-            )
+            Rejection::new(Reason::NotUtf8, format!("payload is not valid utf-8 (at byte {})", e.valid_up_to()))
         })?;
         let fields = parse(text, &self.dimensions)?;
         self.validate(fields, wall_clock)
@@ -68,12 +57,7 @@ impl Decoder {
             Raw::Str(s) => match s.as_ref() {
                 "interaction" => false,
                 "survey" => true,
-                _ => {
-                    return Err(Rejection::new(
-                        Reason::UnknownType,
-                        "field `type` must be `interaction` or `survey`",
-                    ))
-                }
+                _ => return Err(Rejection::new(Reason::UnknownType, "field `type` must be `interaction` or `survey`")),
             },
             _ => return Err(invalid("type", "must be a string")),
         };
@@ -88,18 +72,9 @@ impl Decoder {
         let segments = match std::mem::take(&mut f.segments) {
             Segments::Absent => Vec::new(),
             Segments::Valid(pairs) => pairs,
-            Segments::Invalid => {
-                return Err(invalid(
-                    "segments",
-                    "must be an object of strings of at most 64 bytes",
-                ))
-            }
+            Segments::Invalid => return Err(invalid("segments", "must be an object of strings of at most 64 bytes")),
         };
-        let payload = if is_survey {
-            Payload::Survey(survey(&f)?)
-        } else {
-            Payload::Interaction(interaction(&f)?)
-        };
+        let payload = if is_survey { Payload::Survey(survey(&f)?) } else { Payload::Interaction(interaction(&f)?) };
         if let Some(now) = wall_clock {
             let skew = i64::try_from(self.max_future_skew_ms).unwrap_or(i64::MAX);
             if ts > now.saturating_add(skew) {
@@ -109,21 +84,12 @@ impl Decoder {
                 ));
             }
         }
-        Ok(Event {
-            customer_id,
-            ts,
-            event_id,
-            segments,
-            payload,
-        })
+        Ok(Event { customer_id, ts, event_id, segments, payload })
     }
 }
 
 fn missing(field: &str) -> Rejection {
-    Rejection::new(
-        Reason::MissingField,
-        format!("missing required field `{field}`"),
-    )
+    Rejection::new(Reason::MissingField, format!("missing required field `{field}`"))
 }
 
 fn invalid(field: &str, problem: &str) -> Rejection {
@@ -135,10 +101,7 @@ fn required_id(raw: &Raw<'_>, field: &str) -> Result<CompactString, Rejection> {
     match raw {
         Raw::Absent => Err(missing(field)),
         Raw::Str(s) if !s.is_empty() && s.len() <= MAX_ID_BYTES => Ok(CompactString::new(s)),
-        _ => Err(invalid(
-            field,
-            "must be a non-empty string of at most 128 bytes",
-        )),
+        _ => Err(invalid(field, "must be a non-empty string of at most 128 bytes")),
     }
 }
 
@@ -157,12 +120,7 @@ fn timestamp(raw: &Raw<'_>) -> Result<Millis, Rejection> {
     // times can overflow and every time can be written back out.
     parsed
         .filter(|ms| (MIN_TS_MS..=MAX_TS_MS).contains(ms))
-        .ok_or_else(|| {
-            invalid(
-                "ts",
-                "must be an rfc 3339 timestamp with offset or integer epoch milliseconds",
-            )
-        })
+        .ok_or_else(|| invalid("ts", "must be an rfc 3339 timestamp with offset or integer epoch milliseconds"))
 }
 
 /// A required JSON number that is finite and >= 0.
@@ -192,21 +150,13 @@ fn interaction(f: &Fields<'_>) -> Result<Interaction, Rejection> {
         "login" => Interaction::Login,
         "page_view" => Interaction::PageView,
         "cancellation" => Interaction::Cancellation,
-        "session" => Interaction::Session {
-            duration_seconds: non_negative(&f.duration_seconds, "duration_seconds")?,
-        },
-        "purchase" => Interaction::Purchase {
-            amount: non_negative(&f.amount, "amount")?,
-        },
-        "support_opened" => Interaction::SupportOpened {
-            ticket_id: required_id(&f.ticket_id, "ticket_id")?,
-        },
-        "support_first_response" => Interaction::SupportFirstResponse {
-            ticket_id: required_id(&f.ticket_id, "ticket_id")?,
-        },
-        "support_resolved" => Interaction::SupportResolved {
-            ticket_id: required_id(&f.ticket_id, "ticket_id")?,
-        },
+        "session" => Interaction::Session { duration_seconds: non_negative(&f.duration_seconds, "duration_seconds")? },
+        "purchase" => Interaction::Purchase { amount: non_negative(&f.amount, "amount")? },
+        "support_opened" => Interaction::SupportOpened { ticket_id: required_id(&f.ticket_id, "ticket_id")? },
+        "support_first_response" => {
+            Interaction::SupportFirstResponse { ticket_id: required_id(&f.ticket_id, "ticket_id")? }
+        }
+        "support_resolved" => Interaction::SupportResolved { ticket_id: required_id(&f.ticket_id, "ticket_id")? },
         _ => Interaction::Other,
     })
 }
@@ -223,10 +173,7 @@ fn survey(f: &Fields<'_>) -> Result<SurveyResponse, Rejection> {
     let out_of_range = || {
         Rejection::new(
             Reason::OutOfRange,
-            format!(
-                "field `score` must be between {low} and {high} for survey `{}`",
-                survey.label()
-            ),
+            format!("field `score` must be between {low} and {high} for survey `{}`", survey.label()),
         )
     };
     let score = match f.score {
@@ -286,36 +233,25 @@ mod tests {
     }
 
     fn survey(extra: &str) -> String {
-        format!(
-            r#"{{"type":"survey","customer_id":"c1","ts":{NOW},"survey":"nps","score":9{extra}}}"#
-        )
+        format!(r#"{{"type":"survey","customer_id":"c1","ts":{NOW},"survey":"nps","score":9{extra}}}"#)
     }
 
     fn segs(event: &Event) -> Vec<(&str, &str)> {
-        event
-            .segments
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
+        event.segments.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 
     #[test]
     fn decodes_a_full_interaction() {
-        let event = ok(
-            r#"{"type":"interaction","customer_id":"c-42","ts":"2026-11-01T12:00:00Z",
+        let event = ok(r#"{"type":"interaction","customer_id":"c-42","ts":"2026-11-01T12:00:00Z",
             "event_id":"e-1","segments":{"region":"eu","plan":"pro","team":"x"},
-            "kind":"purchase","amount":19.5,"currency":"EUR"}"#,
-        );
+            "kind":"purchase","amount":19.5,"currency":"EUR"}"#);
         assert_eq!(
             event,
             Event {
                 customer_id: "c-42".into(),
                 ts: NOW,
                 event_id: Some("e-1".into()),
-                segments: vec![
-                    ("region".into(), "eu".into()),
-                    ("plan".into(), "pro".into())
-                ],
+                segments: vec![("region".into(), "eu".into()), ("plan".into(), "pro".into())],
                 payload: Payload::Interaction(Interaction::Purchase { amount: 19.5 }),
             }
         );
@@ -324,36 +260,15 @@ mod tests {
     #[test]
     fn every_reason_code() {
         let small = Decoder::new(8, vec![], SKEW);
-        assert_eq!(
-            small.decode(b"123456789", None).unwrap_err().reason,
-            Reason::TooLarge
-        );
-        assert_eq!(
-            decoder()
-                .decode(b"{\"type\":\"\xff\"}", None)
-                .unwrap_err()
-                .reason,
-            Reason::NotUtf8
-        );
+        assert_eq!(small.decode(b"123456789", None).unwrap_err().reason, Reason::TooLarge);
+        assert_eq!(decoder().decode(b"{\"type\":\"\xff\"}", None).unwrap_err().reason, Reason::NotUtf8);
         assert_eq!(reason("{"), Reason::MalformedJson);
         assert_eq!(reason(r#"{"customer_id":"c1"}"#), Reason::MissingField);
-        assert_eq!(
-            reason(&interaction(r#","customer_id":7"#)),
-            Reason::InvalidField
-        );
-        assert_eq!(
-            reason(&interaction(r#","type":"purchase""#)),
-            Reason::UnknownType
-        );
+        assert_eq!(reason(&interaction(r#","customer_id":7"#)), Reason::InvalidField);
+        assert_eq!(reason(&interaction(r#","type":"purchase""#)), Reason::UnknownType);
         assert_eq!(reason(&survey(r#","score":11"#)), Reason::OutOfRange);
         let future = interaction(&format!(r#","ts":{}"#, NOW + SKEW as i64 + 1));
-        assert_eq!(
-            decoder()
-                .decode(future.as_bytes(), Some(NOW))
-                .unwrap_err()
-                .reason,
-            Reason::FutureTimestamp
-        );
+        assert_eq!(decoder().decode(future.as_bytes(), Some(NOW)).unwrap_err().reason, Reason::FutureTimestamp);
         for reason in Reason::ALL {
             assert!(!reason.code().is_empty());
         }
@@ -368,18 +283,9 @@ mod tests {
         let r = under.decode(json.as_bytes(), None).unwrap_err();
         assert_eq!(r.reason, Reason::TooLarge);
         // Before the UTF-8 check.
-        assert_eq!(
-            under
-                .decode(&vec![0xff; json.len()], None)
-                .unwrap_err()
-                .reason,
-            Reason::TooLarge
-        );
+        assert_eq!(under.decode(&vec![0xff; json.len()], None).unwrap_err().reason, Reason::TooLarge);
         let huge = vec![b' '; 65_537];
-        assert_eq!(
-            decoder().decode(&huge, None).unwrap_err().reason,
-            Reason::TooLarge
-        );
+        assert_eq!(decoder().decode(&huge, None).unwrap_err().reason, Reason::TooLarge);
     }
 
     #[test]
@@ -391,68 +297,33 @@ mod tests {
 
     #[test]
     fn type_field() {
-        assert_eq!(
-            reason(&interaction(r#","type":null"#)),
-            Reason::MissingField
-        );
+        assert_eq!(reason(&interaction(r#","type":null"#)), Reason::MissingField);
         assert_eq!(reason(&interaction(r#","type":1"#)), Reason::InvalidField);
-        assert_eq!(
-            reason(&interaction(r#","type":["interaction"]"#)),
-            Reason::InvalidField
-        );
-        assert_eq!(
-            reason(&interaction(r#","type":"Interaction""#)),
-            Reason::UnknownType
-        );
+        assert_eq!(reason(&interaction(r#","type":["interaction"]"#)), Reason::InvalidField);
+        assert_eq!(reason(&interaction(r#","type":"Interaction""#)), Reason::UnknownType);
         assert_eq!(reason(&interaction(r#","type":"""#)), Reason::UnknownType);
         // Escapes are decoded before comparing.
         ok(&interaction(r#","type":"inter\u0061ction""#));
-        assert!(rejection(&interaction(r#","type":"x""#))
-            .detail
-            .contains("`type`"));
+        assert!(rejection(&interaction(r#","type":"x""#)).detail.contains("`type`"));
     }
 
     #[test]
     fn customer_id_field() {
         let strip = r#"{"type":"interaction","ts":1,"kind":"login"}"#;
         assert_eq!(reason(strip), Reason::MissingField);
-        assert_eq!(
-            reason(&interaction(r#","customer_id":null"#)),
-            Reason::MissingField
-        );
-        assert_eq!(
-            reason(&interaction(r#","customer_id":"""#)),
-            Reason::InvalidField
-        );
-        assert_eq!(
-            reason(&interaction(r#","customer_id":12"#)),
-            Reason::InvalidField
-        );
-        assert_eq!(
-            reason(&interaction(r#","customer_id":{"id":"c"}"#)),
-            Reason::InvalidField
-        );
+        assert_eq!(reason(&interaction(r#","customer_id":null"#)), Reason::MissingField);
+        assert_eq!(reason(&interaction(r#","customer_id":"""#)), Reason::InvalidField);
+        assert_eq!(reason(&interaction(r#","customer_id":12"#)), Reason::InvalidField);
+        assert_eq!(reason(&interaction(r#","customer_id":{"id":"c"}"#)), Reason::InvalidField);
         let max = "c".repeat(128);
-        assert_eq!(
-            ok(&interaction(&format!(r#","customer_id":"{max}""#))).customer_id,
-            max.as_str()
-        );
+        assert_eq!(ok(&interaction(&format!(r#","customer_id":"{max}""#))).customer_id, max.as_str());
         let over = "c".repeat(129);
-        assert_eq!(
-            reason(&interaction(&format!(r#","customer_id":"{over}""#))),
-            Reason::InvalidField
-        );
+        assert_eq!(reason(&interaction(&format!(r#","customer_id":"{over}""#))), Reason::InvalidField);
         // 64 two-byte characters = 128 bytes; 65 = 130 bytes.
-        ok(&interaction(&format!(
-            r#","customer_id":"{}""#,
-            "\u{e9}".repeat(64)
-        )));
+        ok(&interaction(&format!(r#","customer_id":"{}""#, "\u{e9}".repeat(64))));
         let wide = format!(r#","customer_id":"{}""#, "\u{e9}".repeat(65));
         assert_eq!(reason(&interaction(&wide)), Reason::InvalidField);
-        assert_eq!(
-            ok(&interaction(r#","customer_id":"a\"b\\c""#)).customer_id,
-            "a\"b\\c"
-        );
+        assert_eq!(ok(&interaction(r#","customer_id":"a\"b\\c""#)).customer_id, "a\"b\\c");
     }
 
     #[test]
@@ -504,10 +375,7 @@ mod tests {
         ] {
             let r = rejection(&interaction(&format!(r#","ts":{v}"#)));
             assert_eq!(r.reason, Reason::InvalidField, "{v}");
-            assert_eq!(
-                r.detail,
-                "field `ts` must be an rfc 3339 timestamp with offset or integer epoch milliseconds"
-            );
+            assert_eq!(r.detail, "field `ts` must be an rfc 3339 timestamp with offset or integer epoch milliseconds");
         }
         let missing = r#"{"type":"interaction","customer_id":"c1","kind":"login"}"#;
         assert_eq!(reason(missing), Reason::MissingField);
@@ -519,24 +387,12 @@ mod tests {
         assert_eq!(ok(&interaction("")).event_id, None);
         assert_eq!(ok(&interaction(r#","event_id":null"#)).event_id, None);
         assert_eq!(ok(&interaction(r#","event_id":"""#)).event_id, None);
-        assert_eq!(
-            ok(&interaction(r#","event_id":"e1""#)).event_id.as_deref(),
-            Some("e1")
-        );
-        ok(&interaction(&format!(
-            r#","event_id":"{}""#,
-            "e".repeat(128)
-        )));
+        assert_eq!(ok(&interaction(r#","event_id":"e1""#)).event_id.as_deref(), Some("e1"));
+        ok(&interaction(&format!(r#","event_id":"{}""#, "e".repeat(128))));
         let over = format!(r#","event_id":"{}""#, "e".repeat(129));
         assert_eq!(reason(&interaction(&over)), Reason::InvalidField);
-        assert_eq!(
-            reason(&interaction(r#","event_id":17"#)),
-            Reason::InvalidField
-        );
-        assert_eq!(
-            reason(&interaction(r#","event_id":false"#)),
-            Reason::InvalidField
-        );
+        assert_eq!(reason(&interaction(r#","event_id":17"#)), Reason::InvalidField);
+        assert_eq!(reason(&interaction(r#","event_id":false"#)), Reason::InvalidField);
     }
 
     #[test]
@@ -555,19 +411,10 @@ mod tests {
         assert_eq!(segs(&event), [("plan", "pro")]);
         // Values up to 64 bytes, for every key, configured or not.
         let v64 = "v".repeat(64);
-        assert_eq!(
-            segs(&ok(&with(&format!(r#"{{"plan":"{v64}"}}"#)))),
-            [("plan", v64.as_str())]
-        );
+        assert_eq!(segs(&ok(&with(&format!(r#"{{"plan":"{v64}"}}"#)))), [("plan", v64.as_str())]);
         let v65 = "v".repeat(65);
-        assert_eq!(
-            reason(&with(&format!(r#"{{"plan":"{v65}"}}"#))),
-            Reason::InvalidField
-        );
-        assert_eq!(
-            reason(&with(&format!(r#"{{"other":"{v65}"}}"#))),
-            Reason::InvalidField
-        );
+        assert_eq!(reason(&with(&format!(r#"{{"plan":"{v65}"}}"#))), Reason::InvalidField);
+        assert_eq!(reason(&with(&format!(r#"{{"other":"{v65}"}}"#))), Reason::InvalidField);
         for bad in [
             r#"{"plan":1}"#,
             r#"{"team":1}"#,
@@ -587,9 +434,7 @@ mod tests {
         }
         // With no configured dimension nothing is kept, but values are still checked.
         let none = Decoder::new(65_536, vec![], SKEW);
-        let e = none
-            .decode(with(r#"{"plan":"pro"}"#).as_bytes(), None)
-            .unwrap();
+        let e = none.decode(with(r#"{"plan":"pro"}"#).as_bytes(), None).unwrap();
         assert!(e.segments.is_empty());
         assert!(none.decode(with(r#"{"plan":5}"#).as_bytes(), None).is_err());
     }
@@ -605,66 +450,39 @@ mod tests {
         assert_eq!(kind(r#","kind":"cancellation""#), Interaction::Cancellation);
         assert_eq!(
             kind(r#","kind":"session","duration_seconds":125.5"#),
-            Interaction::Session {
-                duration_seconds: 125.5
-            }
+            Interaction::Session { duration_seconds: 125.5 }
         );
-        assert_eq!(
-            kind(r#","kind":"session","duration_seconds":0"#),
-            Interaction::Session {
-                duration_seconds: 0.0
-            }
-        );
-        assert_eq!(
-            kind(r#","kind":"purchase","amount":20"#),
-            Interaction::Purchase { amount: 20.0 }
-        );
-        assert_eq!(
-            kind(r#","kind":"purchase","amount":1e2"#),
-            Interaction::Purchase { amount: 100.0 }
-        );
+        assert_eq!(kind(r#","kind":"session","duration_seconds":0"#), Interaction::Session { duration_seconds: 0.0 });
+        assert_eq!(kind(r#","kind":"purchase","amount":20"#), Interaction::Purchase { amount: 20.0 });
+        assert_eq!(kind(r#","kind":"purchase","amount":1e2"#), Interaction::Purchase { amount: 100.0 });
         match kind(r#","kind":"purchase","amount":-0.0"#) {
             Interaction::Purchase { amount } => assert!(amount == 0.0 && amount.is_sign_positive()),
             other => panic!("{other:?}"),
         }
         assert_eq!(
             kind(r#","kind":"purchase","amount":18446744073709551615"#),
-            Interaction::Purchase {
-                amount: 18446744073709551615.0
-            }
+            Interaction::Purchase { amount: 18446744073709551615.0 }
         );
         assert_eq!(
             kind(r#","kind":"support_opened","ticket_id":"t1""#),
-            Interaction::SupportOpened {
-                ticket_id: "t1".into()
-            }
+            Interaction::SupportOpened { ticket_id: "t1".into() }
         );
         assert_eq!(
             kind(r#","kind":"support_first_response","ticket_id":"t1""#),
-            Interaction::SupportFirstResponse {
-                ticket_id: "t1".into()
-            }
+            Interaction::SupportFirstResponse { ticket_id: "t1".into() }
         );
         assert_eq!(
             kind(r#","kind":"support_resolved","ticket_id":"t1""#),
-            Interaction::SupportResolved {
-                ticket_id: "t1".into()
-            }
+            Interaction::SupportResolved { ticket_id: "t1".into() }
         );
         // Unknown kinds are `other`, whatever else they carry.
         for other in ["wishlist_add", "", "Login", "session ", "purchase\u{0}"] {
             let extra = format!(r#","kind":{}"#, serde_json::to_string(other).unwrap());
             assert_eq!(kind(&extra), Interaction::Other, "{other:?}");
         }
-        assert_eq!(
-            kind(r#","kind":"refund","amount":-5"#).kind(),
-            InteractionKind::Other
-        );
+        assert_eq!(kind(r#","kind":"refund","amount":-5"#).kind(), InteractionKind::Other);
         // A kind without extra fields ignores them even when they are bad.
-        assert_eq!(
-            kind(r#","amount":-1,"ticket_id":5,"duration_seconds":"x""#),
-            Interaction::Login
-        );
+        assert_eq!(kind(r#","amount":-1,"ticket_id":5,"duration_seconds":"x""#), Interaction::Login);
     }
 
     #[test]
@@ -676,51 +494,23 @@ mod tests {
         assert_eq!(reason(no_kind), Reason::MissingField);
         assert!(rejection(no_kind).detail.contains("`kind`"));
         for field in ["duration_seconds", "amount"] {
-            let kind = if field == "amount" {
-                "purchase"
-            } else {
-                "session"
-            };
+            let kind = if field == "amount" { "purchase" } else { "session" };
             let missing = rejection(&interaction(&format!(r#","kind":"{kind}""#)));
             assert_eq!(missing.reason, Reason::MissingField);
             assert!(missing.detail.contains(field), "{}", missing.detail);
-            for bad in [
-                "-1",
-                "-0.001",
-                "-1e-300",
-                "\"5\"",
-                "true",
-                "[1]",
-                "{}",
-                "-9223372036854775808",
-            ] {
-                let r = rejection(&interaction(&format!(
-                    r#","kind":"{kind}","{field}":{bad}"#
-                )));
+            for bad in ["-1", "-0.001", "-1e-300", "\"5\"", "true", "[1]", "{}", "-9223372036854775808"] {
+                let r = rejection(&interaction(&format!(r#","kind":"{kind}","{field}":{bad}"#)));
                 assert_eq!(r.reason, Reason::InvalidField, "{field} {bad}");
-                assert_eq!(
-                    r.detail,
-                    format!("field `{field}` must be a finite number >= 0")
-                );
+                assert_eq!(r.detail, format!("field `{field}` must be a finite number >= 0"));
             }
         }
-        for kind in [
-            "support_opened",
-            "support_first_response",
-            "support_resolved",
-        ] {
+        for kind in ["support_opened", "support_first_response", "support_resolved"] {
             let with = |t: &str| reason(&interaction(&format!(r#","kind":"{kind}"{t}"#)));
             assert_eq!(with(""), Reason::MissingField);
             assert_eq!(with(r#","ticket_id":"""#), Reason::InvalidField);
             assert_eq!(with(r#","ticket_id":42"#), Reason::InvalidField);
-            assert_eq!(
-                with(&format!(r#","ticket_id":"{}""#, "t".repeat(129))),
-                Reason::InvalidField
-            );
-            ok(&interaction(&format!(
-                r#","kind":"{kind}","ticket_id":"{}""#,
-                "t".repeat(128)
-            )));
+            assert_eq!(with(&format!(r#","ticket_id":"{}""#, "t".repeat(129))), Reason::InvalidField);
+            ok(&interaction(&format!(r#","kind":"{kind}","ticket_id":"{}""#, "t".repeat(128))));
         }
     }
 
@@ -731,44 +521,26 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(response(""), (Survey::Nps, 9));
-        for (name, survey, (low, high)) in [
-            ("nps", Survey::Nps, (0, 10)),
-            ("csat", Survey::Csat, (1, 5)),
-            ("ces", Survey::Ces, (1, 7)),
-        ] {
+        for (name, survey, (low, high)) in
+            [("nps", Survey::Nps, (0, 10)), ("csat", Survey::Csat, (1, 5)), ("ces", Survey::Ces, (1, 7))]
+        {
             for score in low..=high {
-                assert_eq!(
-                    response(&format!(r#","survey":"{name}","score":{score}"#)),
-                    (survey, score as u8)
-                );
+                assert_eq!(response(&format!(r#","survey":"{name}","score":{score}"#)), (survey, score as u8));
             }
             for score in [low - 1, high + 1, -100, 1000, i64::MIN, i64::MAX] {
-                let r = rejection(&self::survey(&format!(
-                    r#","survey":"{name}","score":{score}"#
-                )));
+                let r = rejection(&self::survey(&format!(r#","survey":"{name}","score":{score}"#)));
                 assert_eq!(r.reason, Reason::OutOfRange, "{name} {score}");
-                assert_eq!(
-                    r.detail,
-                    format!("field `score` must be between {low} and {high} for survey `{name}`")
-                );
+                assert_eq!(r.detail, format!("field `score` must be between {low} and {high} for survey `{name}`"));
             }
         }
         let r = |extra: &str| reason(&survey(extra));
         assert_eq!(r(r#","score":18446744073709551615"#), Reason::OutOfRange);
         for bad in ["9.0", "9.5", "9e0", "-0", "\"9\"", "true", "[9]", "1e400x"] {
-            let expected = if bad == "1e400x" {
-                Reason::MalformedJson
-            } else {
-                Reason::InvalidField
-            };
+            let expected = if bad == "1e400x" { Reason::MalformedJson } else { Reason::InvalidField };
             assert_eq!(r(&format!(r#","score":{bad}"#)), expected, "{bad}");
         }
         for bad in ["\"NPS\"", "\"csat \"", "\"\"", "3", "[\"nps\"]"] {
-            assert_eq!(
-                r(&format!(r#","survey":{bad}"#)),
-                Reason::InvalidField,
-                "{bad}"
-            );
+            assert_eq!(r(&format!(r#","survey":{bad}"#)), Reason::InvalidField, "{bad}");
         }
         let no_survey = r#"{"type":"survey","customer_id":"c1","ts":1,"score":3}"#;
         assert_eq!(reason(no_survey), Reason::MissingField);
@@ -776,52 +548,28 @@ mod tests {
         assert_eq!(reason(no_score), Reason::MissingField);
         // Interaction fields on a survey are ignored, and the other way round.
         assert_eq!(response(r#","kind":5,"amount":-1"#), (Survey::Nps, 9));
-        assert_eq!(
-            ok(&interaction(r#","score":99,"survey":"x""#)).payload,
-            Payload::Interaction(Interaction::Login)
-        );
+        assert_eq!(ok(&interaction(r#","score":99,"survey":"x""#)).payload, Payload::Interaction(Interaction::Login));
     }
 
     #[test]
     fn check_order_decides_the_reason() {
         // type before customer_id before ts before event_id before segments before kind fields.
         assert_eq!(reason(r#"{"type":"x"}"#), Reason::UnknownType);
-        assert_eq!(
-            reason(r#"{"customer_id":5,"ts":"bad"}"#),
-            Reason::MissingField
-        );
-        assert_eq!(
-            reason(r#"{"type":"survey","ts":"bad","score":99}"#),
-            Reason::MissingField
-        );
-        let r =
-            rejection(r#"{"type":"survey","customer_id":"c","ts":"bad","event_id":5,"score":99}"#);
-        assert_eq!(
-            (r.reason, r.detail.contains("`ts`")),
-            (Reason::InvalidField, true)
-        );
+        assert_eq!(reason(r#"{"customer_id":5,"ts":"bad"}"#), Reason::MissingField);
+        assert_eq!(reason(r#"{"type":"survey","ts":"bad","score":99}"#), Reason::MissingField);
+        let r = rejection(r#"{"type":"survey","customer_id":"c","ts":"bad","event_id":5,"score":99}"#);
+        assert_eq!((r.reason, r.detail.contains("`ts`")), (Reason::InvalidField, true));
         let r = rejection(&interaction(r#","event_id":5,"segments":5,"kind":7"#));
         assert!(r.detail.contains("`event_id`"), "{}", r.detail);
         let r = rejection(&interaction(r#","segments":5,"kind":7"#));
         assert!(r.detail.contains("`segments`"), "{}", r.detail);
-        let r = rejection(&survey(
-            r#","segments":{"plan":"pro"},"survey":"ces","score":0"#,
-        ));
+        let r = rejection(&survey(r#","segments":{"plan":"pro"},"survey":"ces","score":0"#));
         assert_eq!(r.reason, Reason::OutOfRange);
         let r = rejection(&survey(r#","survey":"x","score":"y""#));
         assert!(r.detail.contains("`survey`"), "{}", r.detail);
         // The future check comes last.
-        let late = interaction(&format!(
-            r#","ts":{},"kind":"purchase","amount":-1"#,
-            NOW + 86_400_000
-        ));
-        assert_eq!(
-            decoder()
-                .decode(late.as_bytes(), Some(NOW))
-                .unwrap_err()
-                .reason,
-            Reason::InvalidField
-        );
+        let late = interaction(&format!(r#","ts":{},"kind":"purchase","amount":-1"#, NOW + 86_400_000));
+        assert_eq!(decoder().decode(late.as_bytes(), Some(NOW)).unwrap_err().reason, Reason::InvalidField);
     }
 
     #[test]
@@ -835,44 +583,19 @@ mod tests {
         assert!(r.detail.contains("`ts`"));
         assert!(d.decode(at(edge + 1).as_bytes(), None).is_ok());
         assert!(d.decode(at(MAX_TS_MS).as_bytes(), None).is_ok());
-        assert_eq!(
-            d.decode(at(MAX_TS_MS).as_bytes(), Some(NOW))
-                .unwrap_err()
-                .reason,
-            Reason::FutureTimestamp
-        );
+        assert_eq!(d.decode(at(MAX_TS_MS).as_bytes(), Some(NOW)).unwrap_err().reason, Reason::FutureTimestamp);
         assert!(d.decode(at(MIN_TS_MS).as_bytes(), Some(NOW)).is_ok());
         // Out of range is invalid before it is in the future.
-        assert_eq!(
-            d.decode(at(MAX_TS_MS + 1).as_bytes(), Some(NOW))
-                .unwrap_err()
-                .reason,
-            Reason::InvalidField
-        );
+        assert_eq!(d.decode(at(MAX_TS_MS + 1).as_bytes(), Some(NOW)).unwrap_err().reason, Reason::InvalidField);
         // No overflow at the edges of the clock or the skew.
         let wide = Decoder::new(65_536, vec![], u64::MAX);
-        assert!(wide
-            .decode(at(MAX_TS_MS).as_bytes(), Some(i64::MAX))
-            .is_ok());
+        assert!(wide.decode(at(MAX_TS_MS).as_bytes(), Some(i64::MAX)).is_ok());
         assert!(wide.decode(at(MAX_TS_MS).as_bytes(), Some(NOW)).is_ok());
-        assert_eq!(
-            wide.decode(at(MAX_TS_MS).as_bytes(), Some(i64::MIN))
-                .unwrap_err()
-                .reason,
-            Reason::FutureTimestamp
-        );
+        assert_eq!(wide.decode(at(MAX_TS_MS).as_bytes(), Some(i64::MIN)).unwrap_err().reason, Reason::FutureTimestamp);
         assert!(d.decode(at(MIN_TS_MS).as_bytes(), Some(i64::MAX)).is_ok());
-        assert_eq!(
-            d.decode(at(MIN_TS_MS).as_bytes(), Some(i64::MIN))
-                .unwrap_err()
-                .reason,
-            Reason::FutureTimestamp
-        );
+        assert_eq!(d.decode(at(MIN_TS_MS).as_bytes(), Some(i64::MIN)).unwrap_err().reason, Reason::FutureTimestamp);
         let rfc = interaction(r#","ts":"2026-11-01T21:05:00.001+09:00""#);
-        assert_eq!(
-            d.decode(rfc.as_bytes(), Some(NOW)).unwrap_err().reason,
-            Reason::FutureTimestamp
-        );
+        assert_eq!(d.decode(rfc.as_bytes(), Some(NOW)).unwrap_err().reason, Reason::FutureTimestamp);
     }
 
     #[test]
@@ -886,39 +609,20 @@ mod tests {
             format!(r#""{secret}""#),
             format!(r#"{{"{secret}":1,}}"#),
             format!(r#"{{"type":"interaction","customer_id":"{secret}","ts":"{secret}"}}"#),
-            format!(
-                r#"{{"type":"interaction","customer_id":"{}{secret}"}}"#,
-                "x".repeat(130)
-            ),
-            format!(
-                r#"{{"type":"interaction","customer_id":"{secret}","ts":1,"event_id":{secret}"#
-            ),
-            format!(
-                r#"{{"type":"interaction","customer_id":"c","ts":1,"segments":{{"{secret}":1}}}}"#
-            ),
-            format!(
-                r#"{{"type":"interaction","customer_id":"c","ts":1,"kind":"purchase","amount":"{secret}"}}"#
-            ),
+            format!(r#"{{"type":"interaction","customer_id":"{}{secret}"}}"#, "x".repeat(130)),
+            format!(r#"{{"type":"interaction","customer_id":"{secret}","ts":1,"event_id":{secret}"#),
+            format!(r#"{{"type":"interaction","customer_id":"c","ts":1,"segments":{{"{secret}":1}}}}"#),
+            format!(r#"{{"type":"interaction","customer_id":"c","ts":1,"kind":"purchase","amount":"{secret}"}}"#),
             format!(
                 r#"{{"type":"interaction","customer_id":"{secret}","ts":1,"kind":"support_opened","ticket_id":1}}"#
             ),
-            format!(
-                r#"{{"type":"survey","customer_id":"{secret}","ts":1,"survey":"{secret}","score":1}}"#
-            ),
-            format!(
-                r#"{{"type":"survey","customer_id":"{secret}","ts":1,"survey":"nps","score":"{secret}"}}"#
-            ),
-            format!(
-                r#"{{"type":"survey","customer_id":"{secret}","ts":1,"survey":"nps","score":777}}"#
-            ),
+            format!(r#"{{"type":"survey","customer_id":"{secret}","ts":1,"survey":"{secret}","score":1}}"#),
+            format!(r#"{{"type":"survey","customer_id":"{secret}","ts":1,"survey":"nps","score":"{secret}"}}"#),
+            format!(r#"{{"type":"survey","customer_id":"{secret}","ts":1,"survey":"nps","score":777}}"#),
         ];
         for json in &cases {
             let r = rejection(json);
-            assert!(
-                !r.detail.contains("SECRET") && !r.detail.contains("777"),
-                "{json} -> {}",
-                r.detail
-            );
+            assert!(!r.detail.contains("SECRET") && !r.detail.contains("777"), "{json} -> {}", r.detail);
             assert!(!r.detail.is_empty() && r.detail.len() < 120, "{}", r.detail);
             assert_eq!(r.detail, r.detail.to_lowercase(), "{}", r.detail);
         }
@@ -940,11 +644,7 @@ mod tests {
         }
     }
 
-    fn reference(
-        bytes: &[u8],
-        dims: &[String],
-        wall_clock: Option<Millis>,
-    ) -> Result<Event, Reason> {
+    fn reference(bytes: &[u8], dims: &[String], wall_clock: Option<Millis>) -> Result<Event, Reason> {
         use Reason::*;
         let text = std::str::from_utf8(bytes).map_err(|_| NotUtf8)?;
         let value: Value = serde_json::from_str(text).map_err(|_| MalformedJson)?;
@@ -993,11 +693,7 @@ mod tests {
         }
         let number = |k: &str| match get(k) {
             None => Err(MissingField),
-            Some(v) => v
-                .as_f64()
-                .filter(|x| x.is_finite() && *x >= 0.0)
-                .map(|x| x + 0.0)
-                .ok_or(InvalidField),
+            Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(|x| x + 0.0).ok_or(InvalidField),
         };
         let payload = if is_survey {
             let survey = match get("survey") {
@@ -1018,10 +714,7 @@ mod tests {
             if score < lo || score > hi {
                 return Err(OutOfRange);
             }
-            Payload::Survey(SurveyResponse {
-                survey,
-                score: score as u8,
-            })
+            Payload::Survey(SurveyResponse { survey, score: score as u8 })
         } else {
             let kind = match get("kind") {
                 None => return Err(MissingField),
@@ -1032,21 +725,11 @@ mod tests {
                 "login" => Interaction::Login,
                 "page_view" => Interaction::PageView,
                 "cancellation" => Interaction::Cancellation,
-                "session" => Interaction::Session {
-                    duration_seconds: number("duration_seconds")?,
-                },
-                "purchase" => Interaction::Purchase {
-                    amount: number("amount")?,
-                },
-                "support_opened" => Interaction::SupportOpened {
-                    ticket_id: id("ticket_id")?,
-                },
-                "support_first_response" => Interaction::SupportFirstResponse {
-                    ticket_id: id("ticket_id")?,
-                },
-                "support_resolved" => Interaction::SupportResolved {
-                    ticket_id: id("ticket_id")?,
-                },
+                "session" => Interaction::Session { duration_seconds: number("duration_seconds")? },
+                "purchase" => Interaction::Purchase { amount: number("amount")? },
+                "support_opened" => Interaction::SupportOpened { ticket_id: id("ticket_id")? },
+                "support_first_response" => Interaction::SupportFirstResponse { ticket_id: id("ticket_id")? },
+                "support_resolved" => Interaction::SupportResolved { ticket_id: id("ticket_id")? },
                 _ => Interaction::Other,
             })
         };
@@ -1055,13 +738,7 @@ mod tests {
                 return Err(FutureTimestamp);
             }
         }
-        Ok(Event {
-            customer_id,
-            ts,
-            event_id,
-            segments,
-            payload,
-        })
+        Ok(Event { customer_id, ts, event_id, segments, payload })
     }
 
     /// Both outcomes, with segments sorted, so that the comparison does not depend on the order of
@@ -1112,13 +789,8 @@ mod tests {
             any::<i64>().prop_map(|n| n.to_string()),
             Just("1793534400000".to_string()),
             Just("1793534800000".to_string()),
-            prop_oneof![
-                Just(MIN_TS_MS - 1),
-                Just(MIN_TS_MS),
-                Just(MAX_TS_MS),
-                Just(MAX_TS_MS + 1)
-            ]
-            .prop_map(|n| n.to_string()),
+            prop_oneof![Just(MIN_TS_MS - 1), Just(MIN_TS_MS), Just(MAX_TS_MS), Just(MAX_TS_MS + 1)]
+                .prop_map(|n| n.to_string()),
             prop_oneof![
                 Just("9.0"),
                 Just("-0"),
@@ -1138,11 +810,9 @@ mod tests {
     fn json_value() -> impl Strategy<Value = String> {
         json_scalar().prop_recursive(3, 24, 6, |inner| {
             prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4)
-                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
                 prop::collection::vec((json_string(), inner), 0..5).prop_map(|v| {
-                    let pairs: Vec<String> =
-                        v.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    let pairs: Vec<String> = v.into_iter().map(|(k, v)| format!("{k}:{v}")).collect();
                     format!("{{{}}}", pairs.join(","))
                 }),
             ]
@@ -1150,12 +820,7 @@ mod tests {
     }
 
     fn segments_value() -> impl Strategy<Value = String> {
-        let key = prop_oneof![
-            Just("\"plan\""),
-            Just("\"region\""),
-            Just("\"team\""),
-            Just("\"pl\\u0061n\"")
-        ];
+        let key = prop_oneof![Just("\"plan\""), Just("\"region\""), Just("\"team\""), Just("\"pl\\u0061n\"")];
         let value = prop_oneof![
             4 => prop_oneof![Just("\"pro\""), Just("\"eu\""), Just("\"\""), Just("\"us\"")].prop_map(str::to_string),
             1 => json_value(),
@@ -1192,9 +857,7 @@ mod tests {
         ];
         let base = prop_oneof![
             Just(r#""type":"interaction","customer_id":"c1","ts":1793534400000,"kind":"login""#),
-            Just(
-                r#""type":"survey","customer_id":"c1","ts":"2026-11-01T12:00:00Z","survey":"nps","score":7"#
-            ),
+            Just(r#""type":"survey","customer_id":"c1","ts":"2026-11-01T12:00:00Z","survey":"nps","score":7"#),
             Just(""),
         ];
         (base, prop::collection::vec(field, 0..6)).prop_map(|(base, fields)| {
@@ -1219,22 +882,10 @@ mod tests {
             let outcome = decoder().decode(json.as_bytes(), Some(NOW));
             seen.insert(outcome.map(|_| "ok").map_err(|r| r.reason.code()));
         }
-        for outcome in [
-            "malformed_json",
-            "missing_field",
-            "invalid_field",
-            "unknown_type",
-            "out_of_range",
-        ] {
-            assert!(
-                seen.contains(&Err(outcome)),
-                "{outcome} never generated: {seen:?}"
-            );
+        for outcome in ["malformed_json", "missing_field", "invalid_field", "unknown_type", "out_of_range"] {
+            assert!(seen.contains(&Err(outcome)), "{outcome} never generated: {seen:?}");
         }
-        assert!(
-            seen.contains(&Ok("ok")) && seen.contains(&Err("future_timestamp")),
-            "{seen:?}"
-        );
+        assert!(seen.contains(&Ok("ok")) && seen.contains(&Err("future_timestamp")), "{seen:?}");
     }
 
     proptest! {

@@ -83,9 +83,7 @@ pub(super) struct Fields<'de> {
 pub(super) fn parse<'de>(text: &'de str, dimensions: &[String]) -> Result<Fields<'de>, Rejection> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = de::Deserializer::deserialize_map(&mut de, TopVisitor { dimensions });
-    parsed
-        .and_then(|fields| de.end().map(|()| fields))
-        .map_err(json_rejection)
+    parsed.and_then(|fields| de.end().map(|()| fields)).map_err(json_rejection)
 }
 
 fn json_rejection(error: serde_json::Error) -> Rejection {
@@ -94,11 +92,9 @@ fn json_rejection(error: serde_json::Error) -> Rejection {
         Category::Data if error.to_string().starts_with(TOO_DEEP) => TOO_DEEP.to_string(),
         Category::Data => "payload must be a json object".to_string(),
         Category::Eof => "payload is not valid json (unexpected end of input)".to_string(),
-        Category::Syntax | Category::Io => format!(
-            "payload is not valid json (syntax error at line {} column {})",
-            error.line(),
-            error.column()
-        ),
+        Category::Syntax | Category::Io => {
+            format!("payload is not valid json (syntax error at line {} column {})", error.line(), error.column())
+        }
     };
     Rejection::new(Reason::MalformedJson, detail)
 }
@@ -134,9 +130,7 @@ impl<'de> Visitor<'de> for TopVisitor<'_> {
                 Key::Survey => &mut fields.survey,
                 Key::Score => &mut fields.score,
                 Key::Segments => {
-                    fields.segments = map.next_value_seed(SegmentsVisitor {
-                        dimensions: self.dimensions,
-                    })?;
+                    fields.segments = map.next_value_seed(SegmentsVisitor { dimensions: self.dimensions })?;
                     continue;
                 }
                 Key::Unknown => {
@@ -207,10 +201,7 @@ struct CowStr;
 impl<'de> DeserializeSeed<'de> for CowStr {
     type Value = Cow<'de, str>;
 
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
@@ -419,9 +410,7 @@ impl<'de> Visitor<'de> for SegmentsVisitor<'_> {
                     if self.dimensions.iter().any(|d| d.as_str() == key.as_ref()) {
                         match kept.iter_mut().find(|(k, _)| k.as_str() == key.as_ref()) {
                             Some(slot) => slot.1 = CompactString::new(&value),
-                            None => {
-                                kept.push((CompactString::new(&key), CompactString::new(&value)))
-                            }
+                            None => kept.push((CompactString::new(&key), CompactString::new(&value))),
                         }
                     }
                 }
@@ -525,10 +514,7 @@ mod tests {
             assert_eq!(reason(bad), Reason::MalformedJson, "{bad:?}");
         }
         // A byte-order mark is not stripped.
-        assert_eq!(
-            reason(&format!("\u{feff}{}", interaction(""))),
-            Reason::MalformedJson
-        );
+        assert_eq!(reason(&format!("\u{feff}{}", interaction(""))), Reason::MalformedJson);
         // Surrounding JSON whitespace is fine.
         fields(&format!(" \t\r\n{}\r\n \t", interaction("")));
     }
@@ -542,31 +528,16 @@ mod tests {
     fn nesting_limit_is_64_levels() {
         // Top-level object = level 1; 63 levels of arrays under it = 64 levels.
         fields(&interaction(&format!(r#","x":{}"#, nested(63))));
-        assert_eq!(
-            reason(&interaction(&format!(r#","x":{}"#, nested(64)))),
-            Reason::MalformedJson
-        );
+        assert_eq!(reason(&interaction(&format!(r#","x":{}"#, nested(64)))), Reason::MalformedJson);
         // Objects count too, and known fields and segments are checked the same way.
         let objects = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
         fields(&interaction(&format!(r#","x":{}"#, objects(63))));
-        assert_eq!(
-            reason(&interaction(&format!(r#","x":{}"#, objects(64)))),
-            Reason::MalformedJson
-        );
-        assert_eq!(
-            fields(&interaction(&format!(r#","kind":{}"#, nested(63)))).kind,
-            Raw::Other
-        );
-        assert_eq!(
-            reason(&interaction(&format!(r#","kind":{}"#, nested(64)))),
-            Reason::MalformedJson
-        );
+        assert_eq!(reason(&interaction(&format!(r#","x":{}"#, objects(64)))), Reason::MalformedJson);
+        assert_eq!(fields(&interaction(&format!(r#","kind":{}"#, nested(63)))).kind, Raw::Other);
+        assert_eq!(reason(&interaction(&format!(r#","kind":{}"#, nested(64)))), Reason::MalformedJson);
         let in_segments = |n: usize| format!(r#"{{"plan":{}}}"#, nested(n));
         assert_eq!(segments(&in_segments(62)), Segments::Invalid);
-        assert_eq!(
-            reason(&interaction(&format!(r#","segments":{}"#, in_segments(63)))),
-            Reason::MalformedJson
-        );
+        assert_eq!(reason(&interaction(&format!(r#","segments":{}"#, in_segments(63)))), Reason::MalformedJson);
         let detail = rejection(&interaction(&format!(r#","x":{}"#, nested(64)))).detail;
         assert_eq!(detail, TOO_DEEP);
         assert!(detail.contains("deeper than 64"), "{detail}");
@@ -585,20 +556,12 @@ mod tests {
         // A large but flat object is fine, and so are many unknown fields and segments.
         let long = "y".repeat(60_000);
         fields(&interaction(&format!(r#","note":"{long}""#)));
-        let many: String = (0..2000)
-            .map(|i| format!(r#","k{i}":[{i},"v",null,{{}}]"#))
-            .collect();
+        let many: String = (0..2000).map(|i| format!(r#","k{i}":[{i},"v",null,{{}}]"#)).collect();
         assert_eq!(fields(&interaction(&many)).kind, text("login"));
         let keys: String = (0..3000).map(|i| format!(r#""d{i}":"v","#)).collect();
-        assert_eq!(
-            segments(&format!(r#"{{{keys}"plan":"pro"}}"#)),
-            valid(&[("plan", "pro")])
-        );
+        assert_eq!(segments(&format!(r#"{{{keys}"plan":"pro"}}"#)), valid(&[("plan", "pro")]));
         let bad_keys: String = (0..3000).map(|i| format!(r#""d{i}":{i},"#)).collect();
-        assert_eq!(
-            segments(&format!(r#"{{{bad_keys}"plan":"pro"}}"#)),
-            Segments::Invalid
-        );
+        assert_eq!(segments(&format!(r#"{{{bad_keys}"plan":"pro"}}"#)), Segments::Invalid);
     }
 
     #[test]
@@ -610,10 +573,7 @@ mod tests {
         assert_eq!(ts("9223372036854775807"), Raw::Int(i64::MAX));
         assert_eq!(ts("9223372036854775808"), Raw::BigUint(1 << 63));
         assert_eq!(ts("18446744073709551615"), Raw::BigUint(u64::MAX));
-        assert_eq!(
-            ts("18446744073709551616"),
-            Raw::Float(18446744073709551616.0)
-        );
+        assert_eq!(ts("18446744073709551616"), Raw::Float(18446744073709551616.0));
         assert_eq!(ts("1.0"), Raw::Float(1.0));
         assert_eq!(ts("1e3"), Raw::Float(1000.0));
         match ts("-0") {
@@ -635,30 +595,15 @@ mod tests {
 
     #[test]
     fn repeated_keys_keep_the_last_value() {
-        assert_eq!(
-            fields(&interaction(r#","type":"survey""#)).ty,
-            text("survey")
-        );
-        assert_eq!(
-            fields(&interaction(r#","type":"bogus","type":"survey""#)).ty,
-            text("survey")
-        );
+        assert_eq!(fields(&interaction(r#","type":"survey""#)).ty, text("survey"));
+        assert_eq!(fields(&interaction(r#","type":"bogus","type":"survey""#)).ty, text("survey"));
         assert_eq!(fields(&interaction(r#","ts":"x","ts":5"#)).ts, Raw::Int(5));
-        assert_eq!(
-            segments(r#"{"plan":"a","region":"eu","plan":"b"}"#),
-            valid(&[("plan", "b"), ("region", "eu")])
-        );
+        assert_eq!(segments(r#"{"plan":"a","region":"eu","plan":"b"}"#), valid(&[("plan", "b"), ("region", "eu")]));
         assert_eq!(segments(r#"{"plan":"a","plan":""}"#), valid(&[]));
-        assert_eq!(
-            segments(r#"{"plan":5,"team":[],"plan":"pro","team":"x"}"#),
-            valid(&[("plan", "pro")])
-        );
+        assert_eq!(segments(r#"{"plan":5,"team":[],"plan":"pro","team":"x"}"#), valid(&[("plan", "pro")]));
         assert_eq!(segments(r#"{"plan":"pro","plan":5}"#), Segments::Invalid);
         // The whole `segments` value is replaced by a later one.
-        assert_eq!(
-            fields(&interaction(r#","segments":{"plan":"a"},"segments":3"#)).segments,
-            Segments::Invalid
-        );
+        assert_eq!(fields(&interaction(r#","segments":{"plan":"a"},"segments":3"#)).segments, Segments::Invalid);
         assert_eq!(
             fields(&interaction(r#","segments":3,"segments":{"region":"eu"}"#)).segments,
             valid(&[("region", "eu")])
@@ -676,10 +621,7 @@ mod tests {
             valid(&[("region", "eu"), ("plan", "pro")])
         );
         let v64 = "v".repeat(64);
-        assert_eq!(
-            segments(&format!(r#"{{"plan":"{v64}"}}"#)),
-            valid(&[("plan", v64.as_str())])
-        );
+        assert_eq!(segments(&format!(r#"{{"plan":"{v64}"}}"#)), valid(&[("plan", v64.as_str())]));
         for bad in [
             format!(r#"{{"other":"{}"}}"#, "v".repeat(65)),
             r#"{"plan":null}"#.to_string(),
@@ -710,10 +652,7 @@ mod tests {
         ];
         let set: String = names.iter().map(|n| format!(r#","{n}":1"#)).collect();
         let unset: String = names.iter().map(|n| format!(r#","{n}":null"#)).collect();
-        assert_eq!(
-            fields(&format!("{{{}}}", &(set + &unset)[1..])),
-            Fields::default()
-        );
+        assert_eq!(fields(&format!("{{{}}}", &(set + &unset)[1..])), Fields::default());
     }
 
     #[test]

@@ -26,11 +26,21 @@ pub enum Payload {
 pub enum Interaction {
     Login,
     PageView,
-    Session { duration_seconds: f64 },
-    Purchase { amount: f64 },
-    SupportOpened { ticket_id: CompactString },
-    SupportFirstResponse { ticket_id: CompactString },
-    SupportResolved { ticket_id: CompactString },
+    Session {
+        duration_seconds: f64,
+    },
+    Purchase {
+        amount: f64,
+    },
+    SupportOpened {
+        ticket_id: CompactString,
+    },
+    SupportFirstResponse {
+        ticket_id: CompactString,
+    },
+    SupportResolved {
+        ticket_id: CompactString,
+    },
     Cancellation,
     /// Any kind this version does not know; counted as kind `other`.
     Other,

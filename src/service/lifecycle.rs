@@ -52,14 +52,7 @@ impl Lifecycle {
         tracker: TaskTracker,
         stop_timeout: Duration,
     ) -> Self {
-        Lifecycle {
-            env,
-            readiness,
-            handle,
-            tracker,
-            stop_timeout,
-            running: Mutex::default(),
-        }
+        Lifecycle { env, readiness, handle, tracker, stop_timeout, running: Mutex::default() }
     }
 
     fn running(&self) -> MutexGuard<'_, BTreeMap<i32, Running>> {
@@ -85,27 +78,16 @@ impl Lifecycle {
 
     /// Waits for each task until the deadline, then abandons the rest and waits a little more.
     fn wait_all(&self, stopped: &[(i32, Running)], lost: bool) {
-        let deadline = Instant::now()
-            + if lost {
-                Duration::ZERO
-            } else {
-                self.stop_timeout
-            };
+        let deadline = Instant::now() + if lost { Duration::ZERO } else { self.stop_timeout };
         for (number, running) in stopped {
             let left = deadline.saturating_duration_since(Instant::now());
             if running.done.recv_timeout(left) == Err(RecvTimeoutError::Timeout) {
                 if !lost {
-                    tracing::warn!(
-                        partition = number,
-                        "partition task did not finish in time; abandoning its batch"
-                    );
+                    tracing::warn!(partition = number, "partition task did not finish in time; abandoning its batch");
                 }
                 running.abandon.cancel();
                 if running.done.recv_timeout(ABANDON_GRACE) == Err(RecvTimeoutError::Timeout) {
-                    tracing::error!(
-                        partition = number,
-                        "partition task still running after being abandoned"
-                    );
+                    tracing::error!(partition = number, "partition task still running after being abandoned");
                 }
             }
         }
@@ -117,20 +99,12 @@ impl PartitionLifecycle for Lifecycle {
         let number = partition.number;
         let mut running = self.running();
         if running.contains_key(&number) {
-            tracing::warn!(
-                partition = number,
-                "partition assigned twice; keeping the running task"
-            );
+            tracing::warn!(partition = number, "partition assigned twice; keeping the running task");
             return;
         }
         let engine_partition = self.env.engine.partition(number);
-        self.env
-            .rules
-            .register(number, Arc::clone(engine_partition.view()));
-        let topics = partition
-            .sides
-            .each_ref()
-            .map(|s| s.as_ref().map(|s| s.topic.clone()));
+        self.env.rules.register(number, Arc::clone(engine_partition.view()));
+        let topics = partition.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
         let positions = Arc::new(Positions::default());
         let stop = CancellationToken::new();
         let abandon = self.env.abandon.child_token();
@@ -152,26 +126,14 @@ impl PartitionLifecycle for Lifecycle {
             },
             &self.handle,
         );
-        running.insert(
-            number,
-            Running {
-                topics,
-                positions,
-                stop,
-                abandon,
-                done,
-            },
-        );
+        running.insert(number, Running { topics, positions, stop, abandon, done });
         self.readiness.set_assigned(running.len());
     }
 
     fn revoked(&self, numbers: &[i32], lost: bool) {
         let stopped: Vec<(i32, Running)> = {
             let mut running = self.running();
-            let stopped = numbers
-                .iter()
-                .filter_map(|n| running.remove(n).map(|r| (*n, r)))
-                .collect();
+            let stopped = numbers.iter().filter_map(|n| running.remove(n).map(|r| (*n, r))).collect();
             self.readiness.set_assigned(running.len());
             stopped
         };

@@ -29,13 +29,7 @@ pub struct LiveRules {
 
 impl LiveRules {
     pub fn new(evaluator: RuleEvaluator) -> Self {
-        LiveRules {
-            state: Arc::new(Mutex::new(RulesState {
-                evaluator,
-                primed: false,
-            })),
-            clocks: Arc::default(),
-        }
+        LiveRules { state: Arc::new(Mutex::new(RulesState { evaluator, primed: false })), clocks: Arc::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, RulesState> {
@@ -43,35 +37,23 @@ impl LiveRules {
     }
 
     pub fn register(&self, partition: i32, view: Arc<PartitionView>) {
-        self.clocks
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(partition, view);
+        self.clocks.write().unwrap_or_else(|e| e.into_inner()).insert(partition, view);
     }
 
     pub fn unregister(&self, partition: i32) {
-        self.clocks
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&partition);
+        self.clocks.write().unwrap_or_else(|e| e.into_inner()).remove(&partition);
     }
 
     /// The smallest clock among partitions that have one (a partition that never saw an event has
     /// nothing to contribute and is not waited for).
     pub fn low_watermark(&self) -> Option<Millis> {
         let clocks = self.clocks.read().unwrap_or_else(|e| e.into_inner());
-        clocks
-            .values()
-            .map(|v| v.clock())
-            .filter(|c| *c != NEVER)
-            .min()
+        clocks.values().map(|v| v.clock()).filter(|c| *c != NEVER).min()
     }
 
     /// The hook a partition passes to `apply` / `advance_to`.
     pub fn hook(&self) -> RulesHook {
-        RulesHook {
-            rules: self.clone(),
-        }
+        RulesHook { rules: self.clone() }
     }
 
     /// The segment gauges (with rule states) at the engine's clock, Prometheus text.

@@ -76,21 +76,13 @@ pub async fn run_with_clock(
     clock: Arc<dyn WallClock>,
 ) -> anyhow::Result<()> {
     let embedded = startup::start_embedded(&mut config, &clock).await?;
-    let bootstrap = embedded
-        .as_ref()
-        .map_or_else(|| config.kafka.brokers.clone(), |e| e.bootstrap());
+    let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.brokers.clone(), |e| e.bootstrap());
     let core = Core::new(&config);
     let listener = http::bind(&config.http.listen).await?;
-    let address = listener
-        .local_addr()
-        .context("http listener has no address")?;
+    let address = listener.local_addr().context("http listener has no address")?;
     tracing::info!(%address, "serving /metrics, /healthz and /readyz");
     let http_stop = CancellationToken::new();
-    let server = tokio::spawn(http::serve(
-        listener,
-        Arc::new(core.health()),
-        http_stop.clone(),
-    ));
+    let server = tokio::spawn(http::serve(listener, Arc::new(core.health()), http_stop.clone()));
     let timeout = Duration::from_millis(config.service.shutdown_timeout.0);
     let abandon = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -101,7 +93,9 @@ pub async fn run_with_clock(
     if kafka.probe.wait_until_consumable(&shutdown).await {
         poller = Some(kafka.start_consuming(&config, &core, &tracker, &stopping)?);
         if embedded.is_some() {
-            tracing::info!("embedded demo running: open http://{address}/metrics (segment figures fill within a minute)");
+            tracing::info!(
+                "embedded demo running: open http://{address}/metrics (segment figures fill within a minute)"
+            );
         }
         shutdown.cancelled().await;
     }
@@ -148,10 +142,7 @@ impl Core {
             rules: LiveRules::new(engine.rule_evaluator()),
             engine,
             metrics: Arc::new(Metrics::new()),
-            readiness: Arc::new(Readiness::new(
-                Arc::clone(&broker),
-                config.service.ready_max_lag,
-            )),
+            readiness: Arc::new(Readiness::new(Arc::clone(&broker), config.service.ready_max_lag)),
             broker,
         }
     }
@@ -186,13 +177,8 @@ impl KafkaParts {
         let log = LoggingContext::new(Arc::clone(&core.broker));
         let kafka = &config.kafka;
         let producer = producer_config(kafka, bootstrap)?;
-        let sink = KafkaSink::new(
-            &producer,
-            log.clone(),
-            &kafka.topics,
-            Arc::clone(&core.metrics),
-        )
-        .context("kafka producer")?;
+        let sink = KafkaSink::new(&producer, log.clone(), &kafka.topics, Arc::clone(&core.metrics))
+            .context("kafka producer")?;
         let sink = Arc::new(sink);
         let settings = &core.engine.settings;
         let env = Arc::new(TaskEnv {
@@ -212,21 +198,11 @@ impl KafkaParts {
         });
         let handle = tokio::runtime::Handle::current();
         let stop_wait = Duration::from_millis(config.service.shutdown_timeout.0) / 2;
-        let lifecycle = Lifecycle::new(
-            env,
-            Arc::clone(&core.readiness),
-            handle,
-            tracker.clone(),
-            stop_wait,
-        );
+        let lifecycle = Lifecycle::new(env, Arc::clone(&core.readiness), handle, tracker.clone(), stop_wait);
         let lifecycle = Arc::new(lifecycle);
-        let topics = [
-            kafka.topics.interactions.clone(),
-            kafka.topics.surveys.clone(),
-        ];
+        let topics = [kafka.topics.interactions.clone(), kafka.topics.surveys.clone()];
         let consumer = consumer_config(kafka, bootstrap, config.service.commit_interval.ms())?;
-        let source = KafkaSource::new(&consumer, log, topics.clone(), lifecycle.clone())
-            .context("kafka consumer")?;
+        let source = KafkaSource::new(&consumer, log, topics.clone(), lifecycle.clone()).context("kafka consumer")?;
         let probe = Arc::new(Probe {
             consumer: Arc::clone(source.consumer()),
             topics,
@@ -235,12 +211,7 @@ impl KafkaParts {
             lifecycle: Arc::clone(&lifecycle),
             brokers: bootstrap.to_string(),
         });
-        Ok(KafkaParts {
-            source,
-            probe,
-            lifecycle,
-            sink,
-        })
+        Ok(KafkaParts { source, probe, lifecycle, sink })
     }
 
     /// Subscribes and starts the consumer thread, the probe and the progress log.
@@ -251,14 +222,9 @@ impl KafkaParts {
         tracker: &TaskTracker,
         stopping: &CancellationToken,
     ) -> anyhow::Result<std::thread::JoinHandle<()>> {
-        self.source
-            .subscribe()
-            .context("cannot subscribe to the input topics")?;
+        self.source.subscribe().context("cannot subscribe to the input topics")?;
         let handle = tokio::runtime::Handle::current();
-        let poller = self
-            .source
-            .spawn_poller(handle, stopping.clone())
-            .context("cannot start the consumer thread")?;
+        let poller = self.source.spawn_poller(handle, stopping.clone()).context("cannot start the consumer thread")?;
         let interval = Duration::from_millis(config.service.probe_interval.0);
         tracker.spawn(Arc::clone(&self.probe).run(interval, stopping.clone()));
         let (engine, metrics) = (Arc::clone(&core.engine), Arc::clone(&core.metrics));

@@ -58,15 +58,8 @@ struct Head {
 }
 
 enum Input {
-    Event {
-        event: Event,
-        key_matches: bool,
-    },
-    Rejected {
-        letter: DeadLetter,
-        key: Option<Vec<u8>>,
-        null_value: bool,
-    },
+    Event { event: Event, key_matches: bool },
+    Rejected { letter: DeadLetter, key: Option<Vec<u8>>, null_value: bool },
 }
 
 #[derive(Default)]
@@ -204,9 +197,7 @@ impl PartitionTask {
                 if !key_matches {
                     self.env.metrics.mismatched_key();
                 }
-                let outcome = self
-                    .partition
-                    .apply(&event, &mut self.effects, &mut self.hook);
+                let outcome = self.partition.apply(&event, &mut self.effects, &mut self.hook);
                 let slot = match outcome {
                     Outcome::Accepted => 0,
                     Outcome::Duplicate => 1,
@@ -214,15 +205,9 @@ impl PartitionTask {
                 };
                 self.batch.outcomes[slot] += 1;
                 self.collect_effects();
-                self.env
-                    .metrics
-                    .processing_time(head.received.elapsed().as_secs_f64());
+                self.env.metrics.processing_time(head.received.elapsed().as_secs_f64());
             }
-            Input::Rejected {
-                letter,
-                key,
-                null_value,
-            } => {
+            Input::Rejected { letter, key, null_value } => {
                 self.env.metrics.event_rejected(letter.reason);
                 tracing::debug!(
                     partition = self.number,
@@ -230,11 +215,7 @@ impl PartitionTask {
                     reason = letter.reason.code(),
                     "event rejected"
                 );
-                self.batch.records.push(OutRecord::dead_letter(
-                    &letter,
-                    key.as_deref(),
-                    null_value,
-                ));
+                self.batch.records.push(OutRecord::dead_letter(&letter, key.as_deref(), null_value));
             }
         }
         self.batch.next_offsets[side] = Some(head.offset + 1);
@@ -246,8 +227,7 @@ impl PartitionTask {
             return;
         }
         let floor = live_floor(self.env.clock.as_ref(), self.env.max_lag_ms);
-        self.partition
-            .advance_to(floor, &mut self.effects, &mut self.hook);
+        self.partition.advance_to(floor, &mut self.effects, &mut self.hook);
         self.collect_effects();
     }
 
@@ -264,10 +244,7 @@ impl PartitionTask {
         if !batch.records.is_empty() {
             let sink = &self.env.sink;
             let deliveries = batch.records.iter().map(|r| sink.deliver(r, &self.abandon));
-            futures::future::join_all(deliveries)
-                .await
-                .into_iter()
-                .collect::<Result<Vec<()>, _>>()?;
+            futures::future::join_all(deliveries).await.into_iter().collect::<Result<Vec<()>, _>>()?;
         }
         let metrics = &self.env.metrics;
         for (slot, label) in ["accepted", "duplicate", "late"].into_iter().enumerate() {
@@ -276,9 +253,7 @@ impl PartitionTask {
         let mut offsets = TopicPartitionList::new();
         for (side, next) in batch.next_offsets.iter().enumerate() {
             if let (Some(next), Some(input)) = (next, &self.sides[side]) {
-                if let Err(error) =
-                    offsets.add_partition_offset(&input.topic, self.number, Offset::Offset(*next))
-                {
+                if let Err(error) = offsets.add_partition_offset(&input.topic, self.number, Offset::Offset(*next)) {
                     tracing::error!(%error, "cannot build the offset list");
                 }
                 self.positions.0[side].store(*next, Ordering::Release);
@@ -311,11 +286,7 @@ fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>
     };
     let offset = message.offset();
     let key = message.key();
-    let position = || SourcePosition::Kafka {
-        topic: message.topic().to_string(),
-        partition: number,
-        offset,
-    };
+    let position = || SourcePosition::Kafka { topic: message.topic().to_string(), partition: number, offset };
     let rejected = |rejection: Rejection, payload: &[u8], null_value: bool| Input::Rejected {
         letter: DeadLetter::new(rejection, position(), payload.to_vec()),
         key: key.map(<[u8]>::to_vec),
@@ -324,11 +295,7 @@ fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>
     let (order, input) = match message.payload() {
         None => (
             Millis::MIN,
-            rejected(
-                Rejection::new(Reason::MalformedJson, "record has no value (null payload)"),
-                &[],
-                true,
-            ),
+            rejected(Rejection::new(Reason::MalformedJson, "record has no value (null payload)"), &[], true),
         ),
         Some(bytes) => match env.decoder.decode(bytes, Some(env.clock.now_ms())) {
             Ok(event) => {
@@ -338,12 +305,7 @@ fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>
             Err(rejection) => (Millis::MIN, rejected(rejection, bytes, false)),
         },
     };
-    Some(Head {
-        offset,
-        received: Instant::now(),
-        order,
-        input,
-    })
+    Some(Head { offset, received: Instant::now(), order, input })
 }
 
 /// Counts an effect; segment alerts are logged (they name segments, never customers).
@@ -367,11 +329,7 @@ fn note_effect(env: &TaskEnv, effect: &Effect) {
                     "segment threshold alert"
                 );
             } else {
-                tracing::debug!(
-                    kind = alert.kind.label(),
-                    alert_id = alert.alert_id,
-                    "customer alert"
-                );
+                tracing::debug!(kind = alert.kind.label(), alert_id = alert.alert_id, "customer alert");
             }
         }
         Effect::Message(_) => env.metrics.message_emitted(),

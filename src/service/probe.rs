@@ -56,18 +56,13 @@ impl Probe {
     fn check_topics(&self) -> Result<usize, ProbeError> {
         let mut infos = Vec::with_capacity(2);
         for topic in &self.topics {
-            let metadata = self
-                .consumer
-                .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-                .map_err(ProbeError::Unreachable)?;
+            let metadata =
+                self.consumer.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(ProbeError::Unreachable)?;
             infos.push(topology::topic_info(&metadata, topic));
         }
         let surveys = infos.pop().flatten();
         let interactions = infos.pop().flatten();
-        Ok(topology::check(
-            (&self.topics[0], interactions),
-            (&self.topics[1], surveys),
-        )?)
+        Ok(topology::check((&self.topics[0], interactions), (&self.topics[1], surveys))?)
     }
 
     /// Lag of every assigned partition, published as metrics; returns the sum. Blocking.
@@ -76,9 +71,7 @@ impl Probe {
         for progress in self.lifecycle.progress() {
             for (side, topic) in progress.topics.iter().enumerate() {
                 let Some(topic) = topic else { continue };
-                let (low, high) =
-                    self.consumer
-                        .fetch_watermarks(topic, progress.number, REQUEST_TIMEOUT)?;
+                let (low, high) = self.consumer.fetch_watermarks(topic, progress.number, REQUEST_TIMEOUT)?;
                 let position = match progress.positions.get(side) {
                     Some(next) => next,
                     None => self.committed(topic, &progress).unwrap_or(low),

@@ -70,10 +70,9 @@ impl Readiness {
         }
         match self.lag.load(Ordering::Acquire) {
             UNKNOWN => Err("consumer lag not measured yet".into()),
-            lag if lag as u64 > self.max_lag => Err(format!(
-                "catching up: consumer lag {lag} is above service.ready_max_lag {}",
-                self.max_lag
-            )),
+            lag if lag as u64 > self.max_lag => {
+                Err(format!("catching up: consumer lag {lag} is above service.ready_max_lag {}", self.max_lag))
+            }
             _ => Ok(()),
         }
     }

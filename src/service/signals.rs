@@ -9,10 +9,7 @@ pub fn cancel_on_signal(shutdown: CancellationToken) {
         // delivered would see that same signal again.
         let mut signals = Signals::new();
         let name = signals.next().await;
-        tracing::info!(
-            signal = name,
-            "shutdown requested; draining (a second signal exits at once)"
-        );
+        tracing::info!(signal = name, "shutdown requested; draining (a second signal exits at once)");
         shutdown.cancel();
         let name = signals.next().await;
         tracing::warn!(signal = name, "second signal; exiting without draining");
@@ -29,11 +26,7 @@ struct Signals {
 impl Signals {
     fn new() -> Self {
         use tokio::signal::unix::{signal, SignalKind};
-        Signals {
-            streams: signal(SignalKind::terminate())
-                .ok()
-                .zip(signal(SignalKind::interrupt()).ok()),
-        }
+        Signals { streams: signal(SignalKind::terminate()).ok().zip(signal(SignalKind::interrupt()).ok()) }
     }
 
     async fn next(&mut self) -> &'static str {

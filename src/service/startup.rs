@@ -53,10 +53,7 @@ impl Embedded {
 
 /// With `kafka.brokers = "embedded"`: starts the demo broker and feed, and raises `clock.max_lag`
 /// above the simulated backfill (see `source::demo_feed` for why).
-pub async fn start_embedded(
-    config: &mut Config,
-    clock: &Arc<dyn WallClock>,
-) -> anyhow::Result<Option<Embedded>> {
+pub async fn start_embedded(config: &mut Config, clock: &Arc<dyn WallClock>) -> anyhow::Result<Option<Embedded>> {
     if config.kafka.brokers.trim() != "embedded" {
         return Ok(None);
     }
@@ -74,25 +71,12 @@ pub async fn start_embedded(
     let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(&topics, partitions))
         .await
         .context("embedded broker start-up panicked")??;
-    tracing::info!(
-        bootstrap = broker.bootstrap(),
-        partitions,
-        "embedded kafka broker started"
-    );
+    tracing::info!(bootstrap = broker.bootstrap(), partitions, "embedded kafka broker started");
     let feed_stop = CancellationToken::new();
-    let feed = demo_feed::start(
-        broker.bootstrap(),
-        &config.kafka.topics,
-        &options,
-        Arc::clone(clock),
-        feed_stop.clone(),
-    )
-    .context("cannot start the demo feed")?;
-    Ok(Some(Embedded {
-        broker,
-        feed,
-        feed_stop,
-    }))
+    let feed =
+        demo_feed::start(broker.bootstrap(), &config.kafka.topics, &options, Arc::clone(clock), feed_stop.clone())
+            .context("cannot start the demo feed")?;
+    Ok(Some(Embedded { broker, feed, feed_stop }))
 }
 
 /// What `/metrics` and `/readyz` report.
@@ -106,10 +90,8 @@ pub struct Health {
 impl HealthSource for Health {
     fn metrics_text(&self) -> String {
         let clock = self.engine.view.clock();
-        self.metrics
-            .set_stream_time(if clock == NEVER { 0 } else { clock });
-        self.metrics
-            .set_tracked_customers(self.engine.view.tracked_customers());
+        self.metrics.set_stream_time(if clock == NEVER { 0 } else { clock });
+        self.metrics.set_tracked_customers(self.engine.view.tracked_customers());
         self.metrics.set_ready(self.readiness.check().is_ok());
         self.rules.render(&self.engine) + &self.metrics.render()
     }
@@ -128,14 +110,8 @@ pub async fn report_progress(engine: Arc<Engine>, metrics: Arc<Metrics>, stop: C
             _ = stop.cancelled() => return,
         }
         let accepted = metrics.events_counted("accepted");
-        let invalid: u64 = Reason::ALL
-            .iter()
-            .map(|r| metrics.invalid_counted(*r))
-            .sum();
-        let alerts: u64 = AlertKind::ALL
-            .iter()
-            .map(|k| metrics.alerts_counted(*k))
-            .sum();
+        let invalid: u64 = Reason::ALL.iter().map(|r| metrics.invalid_counted(*r)).sum();
+        let alerts: u64 = AlertKind::ALL.iter().map(|k| metrics.alerts_counted(*k)).sum();
         if (accepted + invalid, alerts) == last {
             continue;
         }
@@ -173,16 +149,7 @@ impl Running {
     /// Stop consuming, finish partition tasks (offsets stored), commit, close the consumer, flush
     /// the producer, stop the demo. Every blocking librdkafka call runs on the blocking pool.
     pub async fn drain(self, timeout: Duration) {
-        let Running {
-            source,
-            probe,
-            poller,
-            lifecycle,
-            sink,
-            embedded,
-            stopping,
-            tracker,
-        } = self;
+        let Running { source, probe, poller, lifecycle, sink, embedded, stopping, tracker } = self;
         stopping.cancel();
         let consumed = poller.is_some();
         blocking(move || {
@@ -200,7 +167,9 @@ impl Running {
                 _ if !consumed => {}
                 Ok(()) => tracing::info!("offsets committed"),
                 Err(e) if e.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::NoOffset) => {}
-                Err(error) => tracing::warn!(%error, "final offset commit failed; uncommitted input will be read again"),
+                Err(error) => {
+                    tracing::warn!(%error, "final offset commit failed; uncommitted input will be read again")
+                }
             }
             drop(probe);
             drop(lifecycle);

@@ -55,8 +55,7 @@ impl Pacing {
 
     pub fn send_at(&self, ts: Millis) -> Millis {
         let speedup = self.backfill as f64 / self.backfill_for.max(1) as f64;
-        let compressed =
-            self.started + ((ts - self.simulation_start()) as f64 / speedup.max(1.0)) as Millis;
+        let compressed = self.started + ((ts - self.simulation_start()) as f64 / speedup.max(1.0)) as Millis;
         compressed.max(ts)
     }
 }
@@ -73,11 +72,8 @@ pub fn start(
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
         .create_with_context(LoggingContext::default())?;
-    let pacing = Pacing {
-        started: clock.now_ms(),
-        backfill: options.backfill.ms(),
-        backfill_for: options.backfill_for.ms(),
-    };
+    let pacing =
+        Pacing { started: clock.now_ms(), backfill: options.backfill.ms(), backfill_for: options.backfill_for.ms() };
     let backfill_days = u32::try_from((pacing.backfill + DAY_MS - 1) / DAY_MS).unwrap_or(u32::MAX);
     let simulation = SimulationOptions {
         customers: options.customers,
@@ -88,16 +84,7 @@ pub fn start(
     let topics = (topics.interactions.clone(), topics.surveys.clone());
     std::thread::Builder::new()
         .name("demo-feed".into())
-        .spawn(move || {
-            feed(
-                &producer,
-                simulation,
-                pacing,
-                &topics,
-                clock.as_ref(),
-                &stop,
-            )
-        })
+        .spawn(move || feed(&producer, simulation, pacing, &topics, clock.as_ref(), &stop))
         .map_err(|e| KafkaError::ClientCreation(e.to_string()))
 }
 
@@ -109,33 +96,20 @@ fn feed(
     clock: &dyn WallClock,
     stop: &CancellationToken,
 ) {
-    tracing::info!(
-        customers = simulation.customers,
-        backfill_days = pacing.backfill / DAY_MS,
-        "demo feed started"
-    );
+    tracing::info!(customers = simulation.customers, backfill_days = pacing.backfill / DAY_MS, "demo feed started");
     let mut sent = 0u64;
     let mut caught_up = false;
     for event in Simulator::new(simulation) {
         let due = pacing.send_at(event.ts_ms);
         if !caught_up && due <= event.ts_ms {
             caught_up = true;
-            tracing::info!(
-                sent,
-                "demo feed caught up with the present; real time from now on"
-            );
+            tracing::info!(sent, "demo feed caught up with the present; real time from now on");
         }
         if !sleep_until(clock, due, stop) {
             return;
         }
-        let topic = if event.json.contains(r#""type":"survey""#) {
-            surveys
-        } else {
-            interactions
-        };
-        let mut record = FutureRecord::to(topic)
-            .key(event.customer_id.as_str())
-            .payload(event.json.as_str());
+        let topic = if event.json.contains(r#""type":"survey""#) { surveys } else { interactions };
+        let mut record = FutureRecord::to(topic).key(event.customer_id.as_str()).payload(event.json.as_str());
         loop {
             match producer.send_result(record) {
                 Ok(_delivery) => break,
@@ -177,11 +151,7 @@ mod tests {
 
     #[test]
     fn backfill_is_compressed_then_real_time_never_early() {
-        let p = Pacing {
-            started: 1_000 * DAY_MS,
-            backfill: 45 * DAY_MS,
-            backfill_for: 45_000,
-        };
+        let p = Pacing { started: 1_000 * DAY_MS, backfill: 45 * DAY_MS, backfill_for: 45_000 };
         let start = p.simulation_start();
         assert_eq!(p.send_at(start), p.started);
         // One simulated day per wall second.

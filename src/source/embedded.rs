@@ -72,11 +72,7 @@ impl EmbeddedBroker {
             .recv()
             .map_err(|_| EmbeddedError::Start("the broker thread ended early".into()))?
             .map_err(EmbeddedError::Start)?;
-        Ok(EmbeddedBroker {
-            bootstrap,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        Ok(EmbeddedBroker { bootstrap, stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// The `host:port` list clients connect to.

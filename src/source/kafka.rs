@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
@@ -84,12 +82,8 @@ impl SourceContext {
 
     /// Partition numbers of our input topics in `tpl`, each once.
     fn numbers(&self, tpl: &TopicPartitionList) -> Vec<i32> {
-        let mut numbers: Vec<i32> = tpl
-            .elements()
-            .iter()
-            .filter(|e| self.side_of(e.topic()).is_some())
-            .map(|e| e.partition())
-            .collect();
+        let mut numbers: Vec<i32> =
+            tpl.elements().iter().filter(|e| self.side_of(e.topic()).is_some()).map(|e| e.partition()).collect();
         numbers.sort_unstable();
         numbers.dedup();
         numbers
@@ -97,9 +91,7 @@ impl SourceContext {
 
     fn assign(&self, tpl: &TopicPartitionList) {
         let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) else {
-            tracing::error!(
-                "partitions assigned before the consumer was ready; they will not be processed"
-            );
+            tracing::error!("partitions assigned before the consumer was ready; they will not be processed");
             return;
         };
         let mut by_number: BTreeMap<i32, [Option<InputSide>; SIDES]> = BTreeMap::new();
@@ -107,8 +99,7 @@ impl SourceContext {
             let Some(side) = self.side_of(element.topic()) else {
                 continue;
             };
-            let Some(queue) = consumer.split_partition_queue(element.topic(), element.partition())
-            else {
+            let Some(queue) = consumer.split_partition_queue(element.topic(), element.partition()) else {
                 tracing::error!(
                     topic = element.topic(),
                     partition = element.partition(),
@@ -116,10 +107,8 @@ impl SourceContext {
                 );
                 continue;
             };
-            by_number.entry(element.partition()).or_default()[side] = Some(InputSide {
-                topic: element.topic().to_string(),
-                queue,
-            });
+            by_number.entry(element.partition()).or_default()[side] =
+                Some(InputSide { topic: element.topic().to_string(), queue });
         }
         for (number, sides) in by_number {
             let distinct_topics = self.topics[0] != self.topics[1];
@@ -130,8 +119,7 @@ impl SourceContext {
                      merging (is partition.assignment.strategy `range`?)"
                 );
             }
-            self.lifecycle
-                .assigned(AssignedPartition { number, sides }, &consumer);
+            self.lifecycle.assigned(AssignedPartition { number, sides }, &consumer);
         }
     }
 }
@@ -192,12 +180,7 @@ impl KafkaSource {
         topics: [String; SIDES],
         lifecycle: Arc<dyn PartitionLifecycle>,
     ) -> KafkaResult<Self> {
-        let context = SourceContext {
-            log,
-            topics: topics.clone(),
-            consumer: OnceLock::new(),
-            lifecycle,
-        };
+        let context = SourceContext { log, topics: topics.clone(), consumer: OnceLock::new(), lifecycle };
         let consumer: Arc<LiveConsumer> = Arc::new(config.create_with_context(context)?);
         let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
         Ok(KafkaSource { consumer, topics })
@@ -218,17 +201,11 @@ impl KafkaSource {
     }
 
     /// Serves the consumer's main queue (rebalances, errors) on its own thread until `stop`.
-    pub fn spawn_poller(
-        &self,
-        handle: Handle,
-        stop: CancellationToken,
-    ) -> std::io::Result<JoinHandle<()>> {
+    pub fn spawn_poller(&self, handle: Handle, stop: CancellationToken) -> std::io::Result<JoinHandle<()>> {
         let consumer = Arc::clone(&self.consumer);
-        std::thread::Builder::new()
-            .name("kafka-consumer".into())
-            .spawn(move || {
-                handle.block_on(poll_main_queue(&consumer, &stop));
-            })
+        std::thread::Builder::new().name("kafka-consumer".into()).spawn(move || {
+            handle.block_on(poll_main_queue(&consumer, &stop));
+        })
     }
 }
 

@@ -12,10 +12,8 @@ use crate::config::KafkaConfig;
 
 /// librdkafka's own properties whose names end in `.file`: they are paths librdkafka reads itself,
 /// so they pass through unchanged instead of being treated as "read this secret from a file".
-const NATIVE_FILE_PROPERTIES: [&str; 2] = [
-    "sasl.oauthbearer.assertion.private.key.file",
-    "sasl.oauthbearer.assertion.jwt.template.file",
-];
+const NATIVE_FILE_PROPERTIES: [&str; 2] =
+    ["sasl.oauthbearer.assertion.private.key.file", "sasl.oauthbearer.assertion.jwt.template.file"];
 
 #[derive(Debug, Error)]
 pub enum KafkaSetupError {
@@ -48,32 +46,21 @@ impl KafkaSetupError {
 
 /// Resolves `properties`: a key ending in `.file` (say `sasl.password.file`) is replaced by the
 /// key without the suffix, whose value is the file's content without its trailing line break.
-pub fn resolve_properties(
-    properties: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, KafkaSetupError> {
+pub fn resolve_properties(properties: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, KafkaSetupError> {
     let mut resolved = BTreeMap::new();
     for (key, value) in properties {
-        let secret = key
-            .strip_suffix(".file")
-            .filter(|_| !NATIVE_FILE_PROPERTIES.contains(&key.as_str()));
+        let secret = key.strip_suffix(".file").filter(|_| !NATIVE_FILE_PROPERTIES.contains(&key.as_str()));
         match secret {
             Some(target) => {
                 if properties.contains_key(target) {
-                    return Err(KafkaSetupError::Ambiguous {
-                        key: target.to_string(),
-                    });
+                    return Err(KafkaSetupError::Ambiguous { key: target.to_string() });
                 }
-                let text = std::fs::read_to_string(Path::new(value)).map_err(|source| {
-                    KafkaSetupError::SecretFile {
-                        key: key.clone(),
-                        path: value.clone(),
-                        source,
-                    }
+                let text = std::fs::read_to_string(Path::new(value)).map_err(|source| KafkaSetupError::SecretFile {
+                    key: key.clone(),
+                    path: value.clone(),
+                    source,
                 })?;
-                resolved.insert(
-                    target.to_string(),
-                    text.trim_end_matches(['\r', '\n']).to_string(),
-                );
+                resolved.insert(target.to_string(), text.trim_end_matches(['\r', '\n']).to_string());
             }
             None => {
                 resolved.insert(key.clone(), value.clone());
@@ -105,10 +92,7 @@ pub fn consumer_config(
     let mut config = base_config(kafka, bootstrap)?;
     // The range assignor gives partition p of every co-partitioned topic to the same member, which
     // the per-partition merge relies on; cooperative-sticky would not.
-    if !kafka
-        .properties
-        .contains_key("partition.assignment.strategy")
-    {
+    if !kafka.properties.contains_key("partition.assignment.strategy") {
         config.set("partition.assignment.strategy", "range");
     }
     if !kafka.properties.contains_key("auto.offset.reset") {
@@ -124,10 +108,7 @@ pub fn consumer_config(
 }
 
 /// The producer of alerts, messages and dead letters: idempotent, acknowledged by all replicas.
-pub fn producer_config(
-    kafka: &KafkaConfig,
-    bootstrap: &str,
-) -> Result<ClientConfig, KafkaSetupError> {
+pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str) -> Result<ClientConfig, KafkaSetupError> {
     let mut config = base_config(kafka, bootstrap)?;
     if !kafka.properties.contains_key("linger.ms") {
         config.set("linger.ms", "5");
@@ -141,10 +122,7 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -161,20 +139,14 @@ mod tests {
         assert_eq!(resolved["sasl.password"], "s3cret");
         assert!(!resolved.contains_key("sasl.password.file"));
         assert_eq!(resolved["security.protocol"], "SASL_SSL");
-        assert_eq!(
-            resolved["sasl.oauthbearer.assertion.private.key.file"],
-            "/keys/k.pem"
-        );
+        assert_eq!(resolved["sasl.oauthbearer.assertion.private.key.file"], "/keys/k.pem");
     }
 
     #[test]
     fn unreadable_or_doubled_secrets_are_errors() {
         let missing = resolve_properties(&props(&[("sasl.password.file", "/nonexistent/cxpulse")]));
         assert_eq!(missing.unwrap_err().code(), "secret_file");
-        let doubled = resolve_properties(&props(&[
-            ("sasl.password", "x"),
-            ("sasl.password.file", "/x"),
-        ]));
+        let doubled = resolve_properties(&props(&[("sasl.password", "x"), ("sasl.password.file", "/x")]));
         assert_eq!(doubled.unwrap_err().code(), "ambiguous_property");
     }
 

@@ -31,10 +31,7 @@ pub struct Merger {
 
 impl Merger {
     pub fn new(wait: Duration) -> Self {
-        Merger {
-            wait,
-            empty_since: [None, None],
-        }
+        Merger { wait, empty_since: [None, None] }
     }
 
     /// `heads[i]` is the order key (event time) of side i's buffered record, if any. A side that
@@ -92,35 +89,20 @@ mod tests {
         let wait = Duration::from_millis(100);
         let mut m = Merger::new(wait);
         let t0 = Instant::now();
-        assert_eq!(
-            m.pick([Some(1), None], BOTH, t0),
-            Pick::WaitFor(1, t0 + wait)
-        );
-        assert_eq!(
-            m.pick([Some(1), None], BOTH, t0 + wait / 2),
-            Pick::WaitFor(1, t0 + wait)
-        );
+        assert_eq!(m.pick([Some(1), None], BOTH, t0), Pick::WaitFor(1, t0 + wait));
+        assert_eq!(m.pick([Some(1), None], BOTH, t0 + wait / 2), Pick::WaitFor(1, t0 + wait));
         assert_eq!(m.pick([Some(1), None], BOTH, t0 + wait), Pick::Take(0));
         // Still empty: no new pause.
         assert_eq!(m.pick([Some(2), None], BOTH, t0 + wait * 2), Pick::Take(0));
         // Data came back, then ran out again: a new spell, a new (bounded) pause.
-        assert_eq!(
-            m.pick([Some(3), Some(9)], BOTH, t0 + wait * 3),
-            Pick::Take(0)
-        );
+        assert_eq!(m.pick([Some(3), Some(9)], BOTH, t0 + wait * 3), Pick::Take(0));
         let t1 = t0 + wait * 4;
-        assert_eq!(
-            m.pick([None, Some(9)], BOTH, t1),
-            Pick::WaitFor(0, t1 + wait)
-        );
+        assert_eq!(m.pick([None, Some(9)], BOTH, t1), Pick::WaitFor(0, t1 + wait));
     }
 
     #[test]
     fn a_missing_side_is_never_waited_for() {
         let mut m = Merger::new(Duration::from_secs(60));
-        assert_eq!(
-            m.pick([Some(1), None], [true, false], Instant::now()),
-            Pick::Take(0)
-        );
+        assert_eq!(m.pick([Some(1), None], [true, false], Instant::now()), Pick::Take(0));
     }
 }

@@ -37,18 +37,10 @@ impl TopologyError {
 pub type TopicInfo = Option<Result<usize, String>>;
 
 /// Checks the layout from what metadata says about each input topic; returns the partition count.
-pub fn check(
-    interactions: (&str, TopicInfo),
-    surveys: (&str, TopicInfo),
-) -> Result<usize, TopologyError> {
+pub fn check(interactions: (&str, TopicInfo), surveys: (&str, TopicInfo)) -> Result<usize, TopologyError> {
     let count = |(topic, info): (&str, TopicInfo)| match info {
-        None | Some(Ok(0)) => Err(TopologyError::Missing {
-            topic: topic.to_string(),
-        }),
-        Some(Err(detail)) => Err(TopologyError::Unavailable {
-            topic: topic.to_string(),
-            detail,
-        }),
+        None | Some(Ok(0)) => Err(TopologyError::Missing { topic: topic.to_string() }),
+        Some(Err(detail)) => Err(TopologyError::Unavailable { topic: topic.to_string(), detail }),
         Some(Ok(n)) => Ok(n),
     };
     let (i_name, s_name) = (interactions.0, surveys.0);
@@ -77,15 +69,8 @@ pub fn topic_info(metadata: &Metadata, topic: &str) -> TopicInfo {
 }
 
 /// Checks the layout against cluster metadata.
-pub fn check_metadata(
-    metadata: &Metadata,
-    interactions: &str,
-    surveys: &str,
-) -> Result<usize, TopologyError> {
-    check(
-        (interactions, topic_info(metadata, interactions)),
-        (surveys, topic_info(metadata, surveys)),
-    )
+pub fn check_metadata(metadata: &Metadata, interactions: &str, surveys: &str) -> Result<usize, TopologyError> {
+    check((interactions, topic_info(metadata, interactions)), (surveys, topic_info(metadata, surveys)))
 }
 
 #[cfg(test)]
@@ -105,11 +90,7 @@ mod tests {
         let skewed = check(("i", Some(Ok(4))), ("s", Some(Ok(3)))).unwrap_err();
         assert_eq!(skewed.code(), "not_co_partitioned");
         assert!(skewed.to_string().contains("has 4 partitions"), "{skewed}");
-        let broken = check(
-            ("i", Some(Err("leader not available".into()))),
-            ("s", Some(Ok(3))),
-        )
-        .unwrap_err();
+        let broken = check(("i", Some(Err("leader not available".into()))), ("s", Some(Ok(3)))).unwrap_err();
         assert_eq!(broken.code(), "topic_unavailable");
     }
 }

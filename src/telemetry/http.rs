@@ -43,12 +43,7 @@ impl HttpError {
 }
 
 pub async fn bind(listen: &str) -> Result<TcpListener, HttpError> {
-    TcpListener::bind(listen)
-        .await
-        .map_err(|source| HttpError::Bind {
-            listen: listen.to_string(),
-            source,
-        })
+    TcpListener::bind(listen).await.map_err(|source| HttpError::Bind { listen: listen.to_string(), source })
 }
 
 /// Serves until `shutdown`.
@@ -62,38 +57,20 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(source);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .map_err(HttpError::Serve)
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(HttpError::Serve)
 }
 
 async fn metrics(State(source): State<Arc<dyn HealthSource>>) -> Response {
     match tokio::task::spawn_blocking(move || source.metrics_text()).await {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "metrics rendering failed\n",
-        )
-            .into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "metrics rendering failed\n").into_response(),
     }
 }
 
 async fn readyz(State(source): State<Arc<dyn HealthSource>>) -> Response {
     match source.readiness() {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()).into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {reason}\n"),
-        )
-            .into_response(),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response(),
     }
 }
 
@@ -127,22 +104,12 @@ mod tests {
         let listener = bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(
-            listener,
-            Arc::new(Fixed(Err("no partitions assigned".into()))),
-            stop.clone(),
-        ));
+        let server = tokio::spawn(serve(listener, Arc::new(Fixed(Err("no partitions assigned".into()))), stop.clone()));
         let metrics = get(addr, "/metrics").await;
-        assert!(
-            metrics.starts_with("HTTP/1.1 200") && metrics.contains("cxpulse_up 1"),
-            "{metrics}"
-        );
+        assert!(metrics.starts_with("HTTP/1.1 200") && metrics.contains("cxpulse_up 1"), "{metrics}");
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         let ready = get(addr, "/readyz").await;
-        assert!(
-            ready.starts_with("HTTP/1.1 503") && ready.contains("no partitions assigned"),
-            "{ready}"
-        );
+        assert!(ready.starts_with("HTTP/1.1 503") && ready.contains("no partitions assigned"), "{ready}");
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
         stop.cancel();
         server.await.unwrap().unwrap();

@@ -1,8 +1,6 @@
 //! Service metrics (SPEC §4), recorded through named methods. Label sets are fixed and bounded.
 
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::alert::AlertKind;
 use crate::event::Reason;
@@ -50,7 +48,8 @@ impl Metrics {
             "Alerts, messages or dead letters that could not be published (retried).",
             &["output"],
         );
-        let messages = must(prometheus::IntCounter::new("cxpulse_reengagement_messages_total", "Re-engagement messages emitted."));
+        let messages =
+            must(prometheus::IntCounter::new("cxpulse_reengagement_messages_total", "Re-engagement messages emitted."));
         let unkeyed = must(prometheus::IntCounter::new(
             "cxpulse_mismatched_keys_total",
             "Kafka records whose key is not their event's customer id (still processed).",
@@ -67,8 +66,11 @@ impl Metrics {
             &["topic", "partition"],
         ));
         let processing = must(Histogram::with_opts(
-            HistogramOpts::new("cxpulse_event_processing_seconds", "Time from receipt of an event to its effects applied.")
-                .buckets(vec![0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+            HistogramOpts::new(
+                "cxpulse_event_processing_seconds",
+                "Time from receipt of an event to its effects applied.",
+            )
+            .buckets(vec![0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
         ));
         let build = must(IntGaugeVec::new(Opts::new("cxpulse_build_info", "Build information."), &["version"]));
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);

@@ -57,10 +57,9 @@ impl WindowFigures {
                 count(a.interactions_of(kind))
             }
             SegmentMetric::ActiveCustomers => count(a.active),
-            SegmentMetric::Revenue => Some(Reading {
-                value: a.revenue,
-                samples: a.interactions_of(InteractionKind::Purchase),
-            }),
+            SegmentMetric::Revenue => {
+                Some(Reading { value: a.revenue, samples: a.interactions_of(InteractionKind::Purchase) })
+            }
             SegmentMetric::AverageOrderValue => {
                 let n = a.interactions_of(InteractionKind::Purchase);
                 (n > 0).then(|| Reading { value: a.revenue / n as f64, samples: n })

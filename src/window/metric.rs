@@ -82,12 +82,20 @@ impl SegmentMetric {
             SegmentMetric::Revenue => "Sum of purchase amounts.",
             SegmentMetric::AverageOrderValue => "Revenue / purchases.",
             SegmentMetric::SessionSecondsAverage => "Mean session duration in seconds.",
-            SegmentMetric::ResolutionSecondsAverage => "Mean seconds from ticket opening to resolution, tickets resolved in the window.",
-            SegmentMetric::FirstResponseSecondsAverage => "Mean seconds from ticket opening to first response, first responses in the window.",
+            SegmentMetric::ResolutionSecondsAverage => {
+                "Mean seconds from ticket opening to resolution, tickets resolved in the window."
+            }
+            SegmentMetric::FirstResponseSecondsAverage => {
+                "Mean seconds from ticket opening to first response, first responses in the window."
+            }
             SegmentMetric::ChurnedCustomers => "Churn transitions in the window.",
-            SegmentMetric::ChurnRatio => "Churn transitions / customers neither churned nor unseen at the window's start.",
+            SegmentMetric::ChurnRatio => {
+                "Churn transitions / customers neither churned nor unseen at the window's start."
+            }
             SegmentMetric::ReengagementMessages => "Re-engagement messages sent in the window.",
-            SegmentMetric::ReactivationRatio => "Of customers whose inactive transition lies in the window, the share reactivated since.",
+            SegmentMetric::ReactivationRatio => {
+                "Of customers whose inactive transition lies in the window, the share reactivated since."
+            }
             SegmentMetric::ReengagementLift => "Reactivation ratio of treatment minus that of holdout.",
         }
     }

@@ -23,7 +23,11 @@ pub fn bucket_of(ts: Millis, bucket_ms: i64) -> i64 {
 impl WindowRing {
     pub fn new(size_ms: i64, bucket_ms: i64) -> Self {
         let n = (size_ms / bucket_ms).max(1) as usize;
-        WindowRing { bucket_ms, slots: vec![(i64::MIN, BucketAggregate::default()); n].into_boxed_slice(), live_base: 0 }
+        WindowRing {
+            bucket_ms,
+            slots: vec![(i64::MIN, BucketAggregate::default()); n].into_boxed_slice(),
+            live_base: 0,
+        }
     }
 
     pub fn len(&self) -> i64 {

@@ -70,14 +70,8 @@ impl Customer {
             plan_change,
             survey_after: None,
         };
-        customer.phase = Phase::Active {
-            until: join + customer.active_phase_ms(),
-        };
-        customer.next_visit = if join == opts.start_ms {
-            customer.draw_next_visit(join)
-        } else {
-            Some(join)
-        };
+        customer.phase = Phase::Active { until: join + customer.active_phase_ms() };
+        customer.next_visit = if join == opts.start_ms { customer.draw_next_visit(join) } else { Some(join) };
         customer.settle();
         customer
     }
@@ -112,10 +106,6 @@ impl Customer {
 
     pub(super) fn push(&mut self, ts: i64, what: What) {
         self.seq += 1;
-        self.pending.push(Reverse(Planned {
-            ts,
-            seq: self.seq,
-            what,
-        }));
+        self.pending.push(Reverse(Planned { ts, seq: self.seq, what }));
     }
 }

@@ -5,8 +5,7 @@ use rand::Rng;
 
 use super::customer::Customer;
 use super::profile::{
-    Plan, ACTIVE_MEAN_DAYS, DAY_MS, DIURNAL, DIURNAL_MAX, HOUR_MS, RETURN_P, SECOND_MS,
-    SUDDEN_STOP_P,
+    Plan, ACTIVE_MEAN_DAYS, DAY_MS, DIURNAL, DIURNAL_MAX, HOUR_MS, RETURN_P, SECOND_MS, SUDDEN_STOP_P,
 };
 
 /// Where a customer is in its life; decides the visit rate.
@@ -15,11 +14,7 @@ pub(super) enum Phase {
     /// Normal activity until `until`.
     Active { until: i64 },
     /// Visit rate halves every `half_life` from `since`; silence from `until`.
-    Fading {
-        since: i64,
-        half_life: i64,
-        until: i64,
-    },
+    Fading { since: i64, half_life: i64, until: i64 },
     /// No activity until `until`, then the customer comes back.
     Silent { until: i64 },
     /// Cancelled or left for good.
@@ -43,17 +38,11 @@ impl Customer {
                 Phase::Gone => return None,
                 Phase::Silent { until } => {
                     t = t.max(until);
-                    self.phase = Phase::Active {
-                        until: t + self.active_phase_ms(),
-                    };
+                    self.phase = Phase::Active { until: t + self.active_phase_ms() };
                     continue;
                 }
                 Phase::Active { until } => (until, None),
-                Phase::Fading {
-                    since,
-                    half_life,
-                    until,
-                } => (until, Some((since, half_life))),
+                Phase::Fading { since, half_life, until } => (until, Some((since, half_life))),
             };
             let candidate = self.thinning_step(t, decay);
             match candidate {
@@ -120,21 +109,11 @@ impl Customer {
 
     /// Silence from `t`: either a return after 15–59 or 60–180 days, or gone for good.
     fn quiet_period(&mut self, t: i64) -> Phase {
-        let return_p = if self.plan == Plan::Enterprise {
-            0.75
-        } else {
-            RETURN_P
-        };
+        let return_p = if self.plan == Plan::Enterprise { 0.75 } else { RETURN_P };
         if !self.rng.gen_bool(return_p) {
             return Phase::Gone;
         }
-        let days = if self.rng.gen_bool(0.5) {
-            self.rng.gen_range(15..60)
-        } else {
-            self.rng.gen_range(60..180)
-        };
-        Phase::Silent {
-            until: t + days * DAY_MS + self.rng.gen_range(0..DAY_MS),
-        }
+        let days = if self.rng.gen_bool(0.5) { self.rng.gen_range(15..60) } else { self.rng.gen_range(60..180) };
+        Phase::Silent { until: t + days * DAY_MS + self.rng.gen_range(0..DAY_MS) }
     }
 }

@@ -64,8 +64,7 @@ impl Customer {
                 self.force_segments = true;
             }
         }
-        let with_segments =
-            !self.segments_sent || self.force_segments || self.rng.gen_bool(SEGMENTS_P);
+        let with_segments = !self.segments_sent || self.force_segments || self.rng.gen_bool(SEGMENTS_P);
         self.segments_sent = true;
         self.force_segments = false;
         let ts_field = self.ts_field(ts);
@@ -98,10 +97,7 @@ impl Customer {
             TsField::Text(utc.to_rfc3339_opts(SecondsFormat::Millis, true))
         } else {
             let offset = FixedOffset::east_opt(self.region.offset_secs()).expect("valid offset");
-            TsField::Text(
-                utc.with_timezone(&offset)
-                    .to_rfc3339_opts(SecondsFormat::Millis, false),
-            )
+            TsField::Text(utc.with_timezone(&offset).to_rfc3339_opts(SecondsFormat::Millis, false))
         }
     }
 
@@ -115,10 +111,7 @@ impl Customer {
             customer_id: Some(&self.id),
             ts,
             event_id,
-            segments: segments.then(|| SegmentsField {
-                plan: self.plan.name(),
-                region: self.region.name(),
-            }),
+            segments: segments.then(|| SegmentsField { plan: self.plan.name(), region: self.region.name() }),
             kind: what.kind(),
             duration_seconds: matches!(what, What::Session(_)).then(|| what.amount()),
             amount: matches!(what, What::Purchase(_)).then(|| what.amount()),

@@ -73,16 +73,9 @@ impl Simulator {
     /// Prepares the stream; customers are only materialised when they sign up.
     pub fn new(opts: SimulationOptions) -> Self {
         let end_ms = opts.start_ms + i64::from(opts.days) * DAY_MS;
-        let heap: BinaryHeap<_> = (0..opts.customers)
-            .map(|idx| Reverse((join_ms(&opts, end_ms, idx), idx)))
-            .collect();
+        let heap: BinaryHeap<_> = (0..opts.customers).map(|idx| Reverse((join_ms(&opts, end_ms, idx), idx))).collect();
         let customers = (0..opts.customers).map(|_| None).collect();
-        Simulator {
-            opts,
-            end_ms,
-            heap,
-            customers,
-        }
+        Simulator { opts, end_ms, heap, customers }
     }
 }
 
@@ -118,11 +111,7 @@ impl Iterator for Simulator {
                 Some(next) if next < self.end_ms => self.heap.push(Reverse((next, idx))),
                 _ => *slot = None,
             }
-            return Some(SimulatedEvent {
-                ts_ms,
-                customer_id,
-                json,
-            });
+            return Some(SimulatedEvent { ts_ms, customer_id, json });
         }
     }
 }
@@ -163,12 +152,7 @@ mod tests {
     use super::*;
 
     fn small() -> SimulationOptions {
-        SimulationOptions {
-            customers: 300,
-            days: 200,
-            seed: 7,
-            start_ms: SimulationOptions::DEFAULT_START_MS,
-        }
+        SimulationOptions { customers: 300, days: 200, seed: 7, start_ms: SimulationOptions::DEFAULT_START_MS }
     }
 
     /// The small simulation, generated once and shared by the tests (debug builds are slow).
@@ -180,9 +164,7 @@ mod tests {
     fn parse_ts(value: &Value) -> Option<i64> {
         match value {
             Value::Number(n) => n.as_i64(),
-            Value::String(s) => DateTime::parse_from_rfc3339(s)
-                .ok()
-                .map(|t| t.timestamp_millis()),
+            Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis()),
             _ => None,
         }
     }
@@ -217,16 +199,9 @@ mod tests {
     fn same_seed_same_bytes_other_seed_other_bytes() {
         let run = |customers, seed| {
             let mut out = Vec::new();
-            let opts = SimulationOptions {
-                customers,
-                seed,
-                ..small()
-            };
+            let opts = SimulationOptions { customers, seed, ..small() };
             let written = write_jsonl(opts, &mut out).unwrap();
-            assert_eq!(
-                written as usize,
-                out.iter().filter(|&&b| b == b'\n').count()
-            );
+            assert_eq!(written as usize, out.iter().filter(|&&b| b == b'\n').count());
             out
         };
         let first = run(100, 7);
@@ -234,17 +209,11 @@ mod tests {
         assert!(first != run(100, 8), "the seed makes no difference");
         // The iterator and the file writer agree, and customers do not depend on each other.
         let mut iterated = Vec::new();
-        for e in events()
-            .iter()
-            .filter(|e| e.customer_id.as_str() < "c-000100")
-        {
+        for e in events().iter().filter(|e| e.customer_id.as_str() < "c-000100") {
             iterated.extend_from_slice(e.json.as_bytes());
             iterated.push(b'\n');
         }
-        assert!(
-            first == iterated,
-            "a customer's events depend on the others"
-        );
+        assert!(first == iterated, "a customer's events depend on the others");
     }
 
     #[test]
@@ -263,9 +232,7 @@ mod tests {
         }
         assert!(unparsable < events().len() / 1000);
         let end = small().start_ms + 200 * DAY_MS;
-        assert!(events()
-            .iter()
-            .all(|e| (small().start_ms..end).contains(&e.ts_ms)));
+        assert!(events().iter().all(|e| (small().start_ms..end).contains(&e.ts_ms)));
     }
 
     #[test]
@@ -362,10 +329,7 @@ mod tests {
             activity.values().filter(|ts| count(ts)).count()
         };
         let (medium, long) = (gaps(14 * DAY_MS, 60 * DAY_MS), gaps(60 * DAY_MS, i64::MAX));
-        assert!(
-            medium >= 5 && long >= 5,
-            "returns after 14d: {medium}, 60d: {long}"
-        );
+        assert!(medium >= 5 && long >= 5, "returns after 14d: {medium}, 60d: {long}");
         let share = cancelled.len() as f64 / activity.len() as f64;
         assert!((0.02..0.12).contains(&share), "cancelled share {share}");
     }
@@ -375,26 +339,15 @@ mod tests {
     #[test]
     #[ignore]
     fn throughput() {
-        let opts = SimulationOptions {
-            customers: 20_000,
-            days: 365,
-            seed: 1,
-            start_ms: SimulationOptions::DEFAULT_START_MS,
-        };
+        let opts =
+            SimulationOptions { customers: 20_000, days: 365, seed: 1, start_ms: SimulationOptions::DEFAULT_START_MS };
         let started = std::time::Instant::now();
         let written = write_jsonl(opts, &mut io::sink()).unwrap();
         let secs = started.elapsed().as_secs_f64();
         let peak = std::fs::read_to_string("/proc/self/status")
             .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM"))
-                    .map(str::to_string)
-            });
-        println!(
-            "{written} events in {secs:.1}s: {:.0} events/s, {peak:?}",
-            written as f64 / secs
-        );
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_string));
+        println!("{written} events in {secs:.1}s: {:.0} events/s, {peak:?}", written as f64 / secs);
         assert!(written >= 5_000_000);
     }
 }

@@ -40,9 +40,7 @@ impl What {
 
     pub(super) fn ticket(&self) -> Option<u64> {
         match self {
-            What::SupportOpened(n) | What::SupportFirstResponse(n) | What::SupportResolved(n) => {
-                Some(*n)
-            }
+            What::SupportOpened(n) | What::SupportFirstResponse(n) | What::SupportResolved(n) => Some(*n),
             _ => None,
         }
     }

@@ -35,8 +35,8 @@ pub(super) const RETURN_P: f64 = 0.5;
 
 /// Relative visit intensity per local hour; the mean is 1 so `visits_per_day` keeps its meaning.
 pub(super) const DIURNAL: [f64; 24] = [
-    0.35, 0.2, 0.15, 0.1, 0.1, 0.15, 0.35, 0.7, 1.1, 1.4, 1.6, 1.6, 1.35, 1.45, 1.6, 1.6, 1.45,
-    1.35, 1.3, 1.4, 1.55, 1.45, 1.1, 0.6,
+    0.35, 0.2, 0.15, 0.1, 0.1, 0.15, 0.35, 0.7, 1.1, 1.4, 1.6, 1.6, 1.35, 1.45, 1.6, 1.6, 1.45, 1.35, 1.3, 1.4, 1.55,
+    1.45, 1.1, 0.6,
 ];
 pub(super) const DIURNAL_MAX: f64 = 1.6;
 

@@ -5,9 +5,7 @@ use rand::Rng;
 
 use super::customer::Customer;
 use super::planned::What;
-use super::profile::{
-    lognormal, normal, Plan, SurveyKind, FEATURE_USED_P, HOUR_MS, MINUTE_MS, NPS_P, SECOND_MS,
-};
+use super::profile::{lognormal, normal, Plan, SurveyKind, FEATURE_USED_P, HOUR_MS, MINUTE_MS, NPS_P, SECOND_MS};
 
 impl Customer {
     /// Plans a visit starting at `t` (login or page view first, more page views, maybe a purchase,
@@ -17,11 +15,8 @@ impl Customer {
         let secs = lognormal(&mut self.rng, 240.0, 0.9).clamp(5.0, 4.0 * 3_600.0);
         let duration = (secs * 1_000.0) as i64;
         let end = t + duration;
-        let opener = if cancel || !self.segments_sent || self.rng.gen_bool(0.75) {
-            What::Login
-        } else {
-            What::PageView
-        };
+        let opener =
+            if cancel || !self.segments_sent || self.rng.gen_bool(0.75) { What::Login } else { What::PageView };
         self.push(t, opener);
         while self.rng.gen_bool(0.7) {
             let at = t + self.rng.gen_range(0..=duration);
@@ -62,11 +57,7 @@ impl Customer {
         self.tickets += 1;
         let ticket = self.tickets;
         self.push(opened, What::SupportOpened(ticket));
-        let speed = if self.plan == Plan::Enterprise {
-            0.4
-        } else {
-            1.0
-        };
+        let speed = if self.plan == Plan::Enterprise { 0.4 } else { 1.0 };
         if !self.rng.gen_bool(0.95) {
             self.satisfaction = (self.satisfaction - 0.1).max(0.0);
             return;
