@@ -56,7 +56,7 @@ for i in $(seq "$runs"); do
     cx_rates+=("$(awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')")
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. bench/lib.sh
 b=$(printf '%s\n' "${bare_rates[@]}" | median)
 c=$(printf '%s\n' "${cx_rates[@]}" | median)
 echo "events on the topics:          $events ($partitions partitions per input topic)"

@@ -16,7 +16,7 @@ year=$out/year.jsonl
 [ -s "$year" ] || "$bin" simulate --customers 10000 --days 365 --seed 42 --out "$year"
 events=$(wc -l < "$year")
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+. bench/lib.sh
 rate() { grep -oE '\(([0-9]+) lines/s\)' | grep -oE '[0-9]+'; }
 
 parse_rates=() replay_rates=()
