@@ -32,19 +32,37 @@ const MAX_BATCH: usize = 2_000;
 /// The live clock moves forward this often while input is idle (SPEC §2).
 const TICK: Duration = Duration::from_secs(1);
 
-/// The next offset to process on each side (-1: nothing processed yet), read by the lag probe.
+/// Per side: the next offset to process (written by the task, read by the lag probe) and the
+/// partition's high watermark as last measured (written by the probe, read by the merge). -1 is
+/// unknown.
 #[derive(Debug)]
-pub struct Positions(pub [AtomicI64; SIDES]);
+pub struct Positions {
+    next: [AtomicI64; SIDES],
+    high: [AtomicI64; SIDES],
+}
 
 impl Default for Positions {
     fn default() -> Self {
-        Positions([AtomicI64::new(-1), AtomicI64::new(-1)])
+        Positions { next: [AtomicI64::new(-1), AtomicI64::new(-1)], high: [AtomicI64::new(-1), AtomicI64::new(-1)] }
     }
 }
 
 impl Positions {
     pub fn get(&self, side: usize) -> Option<i64> {
-        Some(self.0[side].load(Ordering::Acquire)).filter(|o| *o >= 0)
+        Some(self.next[side].load(Ordering::Acquire)).filter(|o| *o >= 0)
+    }
+
+    fn set(&self, side: usize, next: i64) {
+        self.next[side].store(next, Ordering::Release);
+    }
+
+    pub fn set_high_watermark(&self, side: usize, high: i64) {
+        self.high[side].store(high, Ordering::Release);
+    }
+
+    /// Whether records from `received_next` on are known to exist on the broker.
+    fn behind(&self, side: usize, received_next: i64) -> bool {
+        received_next >= 0 && self.high[side].load(Ordering::Acquire) > received_next
     }
 }
 
@@ -76,6 +94,8 @@ pub struct PartitionTask {
     hook: RulesHook,
     sides: [Option<InputSide>; SIDES],
     heads: [Option<Head>; SIDES],
+    /// Offset after the last record received on each side (-1: none yet).
+    received_next: [i64; SIDES],
     merger: Merger,
     batch: Batch,
     effects: Vec<Effect>,
@@ -104,6 +124,7 @@ impl PartitionTask {
             partition,
             sides,
             heads: [None, None],
+            received_next: [-1, -1],
             batch: Batch::default(),
             effects: Vec::new(),
             positions,
@@ -130,7 +151,8 @@ impl PartitionTask {
             self.fill_ready_heads();
             let keys = [0, 1].map(|s| self.heads[s].as_ref().map(|h| h.order));
             let present = [0, 1].map(|s| self.sides[s].is_some());
-            match self.merger.pick(keys, present, Instant::now()) {
+            let behind = [0, 1].map(|s| self.positions.behind(s, self.received_next[s]));
+            match self.merger.pick(keys, present, behind, Instant::now()) {
                 Pick::Take(side) => {
                     self.apply_head(side);
                     applied += 1;
@@ -166,6 +188,7 @@ impl PartitionTask {
             };
             if let Some(received) = input.queue.recv().now_or_never() {
                 self.heads[side] = to_head(&self.env, self.number, received);
+                self.note_received(side);
             }
         }
     }
@@ -184,6 +207,13 @@ impl PartitionTask {
         };
         if let Some((s, Some(head))) = head {
             self.heads[s] = Some(head);
+            self.note_received(s);
+        }
+    }
+
+    fn note_received(&mut self, side: usize) {
+        if let Some(head) = &self.heads[side] {
+            self.received_next[side] = head.offset + 1;
         }
     }
 
@@ -256,7 +286,7 @@ impl PartitionTask {
                 if let Err(error) = offsets.add_partition_offset(&input.topic, self.number, Offset::Offset(*next)) {
                     tracing::error!(%error, "cannot build the offset list");
                 }
-                self.positions.0[side].store(*next, Ordering::Release);
+                self.positions.set(side, *next);
             }
         }
         if offsets.count() > 0 {

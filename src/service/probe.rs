@@ -72,6 +72,7 @@ impl Probe {
             for (side, topic) in progress.topics.iter().enumerate() {
                 let Some(topic) = topic else { continue };
                 let (low, high) = self.consumer.fetch_watermarks(topic, progress.number, REQUEST_TIMEOUT)?;
+                progress.positions.set_high_watermark(side, high);
                 let position = match progress.positions.get(side) {
                     Some(next) => next,
                     None => self.committed(topic, &progress).unwrap_or(low),
