@@ -16,6 +16,15 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// Prometheus spells infinities `+Inf` / `-Inf` (a sum of huge amounts can overflow).
+fn sample_value(v: f64) -> String {
+    match v {
+        f64::INFINITY => "+Inf".to_string(),
+        f64::NEG_INFINITY => "-Inf".to_string(),
+        v => v.to_string(),
+    }
+}
+
 fn header(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} gauge");
@@ -57,7 +66,7 @@ pub fn render_segment_metrics(
                         escape(dimension),
                         escape(segment),
                         escape(&window.name),
-                        reading.value
+                        sample_value(reading.value)
                     );
                 }
             }
