@@ -18,7 +18,6 @@ use crate::state::customer::{Customer, CustomerState, NEVER};
 use crate::state::holdout::is_holdout;
 use crate::state::inactivity_index::{hour_of, NOT_FILED};
 use crate::state::{Deduplicator, InactivityIndex, SegmentCatalog, TicketBook};
-use crate::window::ring::bucket_of;
 use crate::window::BucketAggregate;
 
 /// What happened to an accepted-for-processing event (SPEC §4 `cxpulse_events_total{outcome}`).
@@ -114,13 +113,7 @@ impl Partition {
             self.dedup.remember(id, self.clock);
         }
         self.tickets.expire(self.clock);
-        let clock = self.clock;
-        let late = !self
-            .ctx
-            .settings
-            .windows
-            .iter()
-            .any(|w| bucket_of(event.ts, w.bucket_ms) > bucket_of(clock, w.bucket_ms) - w.size_ms / w.bucket_ms);
+        let late = !self.ctx.settings.fits_some_window(event.ts, self.clock);
         self.apply_to_customer(event, effects);
         self.last_change = self.clock;
         if late {

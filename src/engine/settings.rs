@@ -145,6 +145,15 @@ impl Settings {
         self.windows.iter().map(|w| w.size_ms + w.bucket_ms).max().unwrap_or(0)
     }
 
+    /// Whether an event at `ts` still counts in at least one window at clock `clock` (else: late).
+    pub fn fits_some_window(&self, ts: i64, clock: i64) -> bool {
+        self.windows.iter().any(|w| {
+            w.size_ms > 0
+                && w.bucket_ms > 0
+                && ts.div_euclid(w.bucket_ms) > clock.div_euclid(w.bucket_ms) - w.size_ms / w.bucket_ms
+        })
+    }
+
     /// Distinct bucket sizes of the windows that rules use: the clock stops at their boundaries.
     pub fn rule_boundaries(&self) -> Vec<i64> {
         let mut b: Vec<i64> = self.rules.iter().map(|r| self.windows[r.window].bucket_ms).collect();
