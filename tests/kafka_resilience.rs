@@ -239,8 +239,13 @@ async fn start_up_without_broker_then_with_wrong_topics_is_not_ready_but_alive()
     let tansu = Tansu::start_on(broker_port);
     create_topics(&tansu.bootstrap(), &[(TOPICS[0], 2), (TOPICS[1], 3)]).await;
     wait_until(Duration::from_secs(60), "not ready: topics", not_ready_because("not co-partitioned")).await;
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("input topics are not co-partitioned: `cx.interactions` has 2 partitions"), "{text}");
+    // Readiness is updated before the probe logs the round: wait for the line, don't race it.
+    wait_until(Duration::from_secs(30), "the co-partitioning log line", || async {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("input topics are not co-partitioned: `cx.interactions` has 2 partitions")
+    })
+    .await;
     let status = terminate(&mut child, Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
 }
