@@ -81,12 +81,38 @@ impl InactivityIndex {
         let exact = self.due_soon.peek().map(|Reverse((t, _))| *t);
         hour.into_iter().chain(exact).min()
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.hours.values().map(Vec::len).sum::<usize>() + self.due_soon.len()
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    #[test]
+    fn files_by_hour_and_pops_exact_deadlines_in_order() {
+        let mut index = InactivityIndex::default();
+        let (a, b, c) = (CompactString::from("a"), CompactString::from("b"), CompactString::from("c"));
+        let (mut fa, mut fb, mut fc) = (NOT_FILED, NOT_FILED, NOT_FILED);
+        index.file(&b, 10 * HOUR_MS + 500, &mut fb);
+        index.file(&a, 10 * HOUR_MS + 500, &mut fa);
+        index.file(&c, 12 * HOUR_MS, &mut fc);
+        // Filing again in the same hour is free: no second entry.
+        index.file(&a, 10 * HOUR_MS + 900, &mut fa);
+        assert_eq!(index.earliest_possible(), Some(10 * HOUR_MS));
+        assert!(index.take_reached_hour(10 * HOUR_MS - 1).is_none());
+        let (hour, ids) = index.take_reached_hour(10 * HOUR_MS + 600).unwrap();
+        assert_eq!((hour, ids.len()), (10, 2));
+        for id in ids {
+            index.push_due(10 * HOUR_MS + 500, id);
+        }
+        index.reach(10 * HOUR_MS + 600);
+        // Same deadline: ties go by customer id.
+        assert_eq!(index.pop_due(10 * HOUR_MS + 600).map(|(_, id)| id), Some(a.clone()));
+        assert_eq!(index.pop_due(10 * HOUR_MS + 600).map(|(_, id)| id), Some(b));
+        assert!(index.pop_due(10 * HOUR_MS + 600).is_none());
+        // A filing into an hour already reached goes straight to the exact heap.
+        let mut fa = NOT_FILED;
+        index.file(&a, 10 * HOUR_MS + 700, &mut fa);
+        assert_eq!(index.pop_due(10 * HOUR_MS + 700), Some((10 * HOUR_MS + 700, a)));
+        assert_eq!(index.earliest_possible(), Some(12 * HOUR_MS));
     }
 }

@@ -81,9 +81,4 @@ impl WindowRing {
         }
         live
     }
-
-    /// Whether a time still falls inside the window at clock `now`.
-    pub fn holds(&self, ts: Millis, now: Millis) -> bool {
-        bucket_of(ts, self.bucket_ms) > bucket_of(now, self.bucket_ms) - self.len()
-    }
 }
