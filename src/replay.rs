@@ -137,15 +137,10 @@ fn publish(
 ) -> anyhow::Result<()> {
     for effect in effects.drain(..) {
         match &effect {
-            Effect::Alert(a) => {
-                summary.alerts += 1;
-                metrics.alert_emitted(a.kind);
-            }
-            Effect::Message(_) => {
-                summary.messages += 1;
-                metrics.message_emitted();
-            }
+            Effect::Alert(_) => summary.alerts += 1,
+            Effect::Message(_) => summary.messages += 1,
         }
+        metrics.effect_emitted(&effect);
         sink.publish(&effect)?;
     }
     Ok(())

@@ -31,11 +31,14 @@ pub struct RuleEvaluator {
     states: BTreeMap<(usize, SegmentId), bool>,
     /// Boundaries up to here have been evaluated (live mode, see `catch_up`).
     evaluated_until: Option<Millis>,
+    /// Bucket sizes of the windows rules use: where boundaries fall.
+    boundaries: Vec<i64>,
 }
 
 impl RuleEvaluator {
     pub fn new(settings: Arc<Settings>, catalog: Arc<SegmentCatalog>, view: EngineView) -> Self {
-        RuleEvaluator { settings, catalog, view, states: BTreeMap::new(), evaluated_until: None }
+        let boundaries = settings.rule_boundaries();
+        RuleEvaluator { settings, catalog, view, states: BTreeMap::new(), evaluated_until: None, boundaries }
     }
 
     /// Evaluates every rule at clock `at` (end of replay).
@@ -50,8 +53,8 @@ impl RuleEvaluator {
             self.evaluated_until = Some(to);
             return;
         };
-        let boundaries = self.settings.rule_boundaries();
-        while let Some(next) = boundaries.iter().map(|b| (from.div_euclid(*b) + 1) * b).min().filter(|n| *n <= to) {
+        while let Some(next) = self.boundaries.iter().map(|b| (from.div_euclid(*b) + 1) * b).min().filter(|n| *n <= to)
+        {
             self.at_boundary(next, effects);
             from = next;
         }

@@ -22,9 +22,7 @@ pub struct PartitionContext {
 impl PartitionContext {
     /// Applies `change` to the bucket of `ts` in every window of `segment`.
     pub fn update(&self, segment: SegmentId, ts: Millis, change: impl Fn(&mut BucketAggregate)) {
-        let mut partial =
-            self.view.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.settings.windows));
-        partial.update(ts, change);
+        self.partial(segment, |p| p.update(ts, change));
     }
 
     /// Applies `change` in every segment the customer belongs to.

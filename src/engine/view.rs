@@ -73,6 +73,12 @@ impl EngineView {
         self.each(|v| v.clock()).into_iter().max().unwrap_or(NEVER)
     }
 
+    /// The smallest clock among partitions that have one: a partition that never saw an event has
+    /// nothing to contribute and is not waited for.
+    pub fn low_watermark(&self) -> Option<Millis> {
+        self.each(|v| v.clock()).into_iter().filter(|c| *c != NEVER).min()
+    }
+
     pub fn tracked_customers(&self) -> i64 {
         self.each(|v| v.tracked_customers()).into_iter().sum()
     }

@@ -103,7 +103,6 @@ impl PartitionLifecycle for Lifecycle {
             return;
         }
         let engine_partition = self.env.engine.partition(number);
-        self.env.rules.register(number, Arc::clone(engine_partition.view()));
         let topics = partition.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
         let positions = Arc::new(Positions::default());
         let stop = CancellationToken::new();
@@ -146,7 +145,6 @@ impl PartitionLifecycle for Lifecycle {
         self.wait_all(&stopped, lost);
         for (number, running) in &stopped {
             self.env.engine.view.unregister(*number);
-            self.env.rules.unregister(*number);
             for topic in running.topics.iter().flatten() {
                 self.env.metrics.forget_partition_lag(topic, *number);
             }

@@ -5,12 +5,11 @@
 //! The partition whose clock crosses last runs the evaluation from inside its `advance_to`, which
 //! with one partition is exactly what replay does, so live and replay alerts have the same ids.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::alert::Effect;
 use crate::detect::RuleEvaluator;
-use crate::engine::{BoundaryHook, Engine, PartitionView};
+use crate::engine::{BoundaryHook, Engine, EngineView};
 use crate::event::Millis;
 use crate::state::customer::NEVER;
 
@@ -20,35 +19,26 @@ struct RulesState {
     primed: bool,
 }
 
-/// The shared rule evaluator and the clocks of the partitions it waits for.
+/// The shared rule evaluator, and the engine's view of the partitions whose clocks it waits for.
 #[derive(Clone)]
 pub struct LiveRules {
     state: Arc<Mutex<RulesState>>,
-    clocks: Arc<RwLock<BTreeMap<i32, Arc<PartitionView>>>>,
+    view: EngineView,
 }
 
 impl LiveRules {
-    pub fn new(evaluator: RuleEvaluator) -> Self {
-        LiveRules { state: Arc::new(Mutex::new(RulesState { evaluator, primed: false })), clocks: Arc::default() }
+    pub fn new(engine: &Engine) -> Self {
+        let evaluator = engine.rule_evaluator();
+        LiveRules { state: Arc::new(Mutex::new(RulesState { evaluator, primed: false })), view: engine.view.clone() }
     }
 
     fn lock(&self) -> MutexGuard<'_, RulesState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn register(&self, partition: i32, view: Arc<PartitionView>) {
-        self.clocks.write().unwrap_or_else(|e| e.into_inner()).insert(partition, view);
-    }
-
-    pub fn unregister(&self, partition: i32) {
-        self.clocks.write().unwrap_or_else(|e| e.into_inner()).remove(&partition);
-    }
-
-    /// The smallest clock among partitions that have one (a partition that never saw an event has
-    /// nothing to contribute and is not waited for).
+    /// The smallest clock among the engine's partitions that have one.
     pub fn low_watermark(&self) -> Option<Millis> {
-        let clocks = self.clocks.read().unwrap_or_else(|e| e.into_inner());
-        clocks.values().map(|v| v.clock()).filter(|c| *c != NEVER).min()
+        self.view.low_watermark()
     }
 
     /// The hook a partition passes to `apply` / `advance_to`.
@@ -97,17 +87,15 @@ mod tests {
     #[test]
     fn watermark_ignores_partitions_without_events() {
         let engine = Engine::new(&Config::builtin().unwrap());
-        let rules = LiveRules::new(engine.rule_evaluator());
+        let rules = LiveRules::new(&engine);
         let a = engine.partition(0);
-        let b = engine.partition(1);
-        rules.register(0, Arc::clone(a.view()));
-        rules.register(1, Arc::clone(b.view()));
+        let _b = engine.partition(1);
         assert_eq!(rules.low_watermark(), None);
         let mut effects = Vec::new();
         let mut a = a;
         a.advance_to(5_000, &mut effects, &mut rules.hook());
         assert_eq!(rules.low_watermark(), Some(5_000));
-        rules.unregister(0);
+        engine.view.unregister(0);
         assert_eq!(rules.low_watermark(), None);
     }
 }

@@ -139,7 +139,7 @@ impl Core {
         let engine = Arc::new(Engine::new(config));
         let broker = Arc::new(BrokerStatus::default());
         Core {
-            rules: LiveRules::new(engine.rule_evaluator()),
+            rules: LiveRules::new(&engine),
             engine,
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::new(Arc::clone(&broker), config.service.ready_max_lag)),

@@ -340,9 +340,9 @@ fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>
 
 /// Counts an effect; segment alerts are logged (they name segments, never customers).
 fn note_effect(env: &TaskEnv, effect: &Effect) {
+    env.metrics.effect_emitted(effect);
     match effect {
         Effect::Alert(alert) => {
-            env.metrics.alert_emitted(alert.kind);
             if alert.kind == AlertKind::SegmentThreshold {
                 let field = |name: &str| match alert.fields.get(name) {
                     Some(serde_json::Value::String(s)) => s.clone(),
@@ -362,6 +362,6 @@ fn note_effect(env: &TaskEnv, effect: &Effect) {
                 tracing::debug!(kind = alert.kind.label(), alert_id = alert.alert_id, "customer alert");
             }
         }
-        Effect::Message(_) => env.metrics.message_emitted(),
+        Effect::Message(_) => {}
     }
 }

@@ -2,7 +2,7 @@
 
 use prometheus::{Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::alert::AlertKind;
+use crate::alert::{AlertKind, Effect};
 use crate::event::Reason;
 
 /// The `output` label values of `cxpulse_publish_failures_total`, present from the start so alert
@@ -129,12 +129,12 @@ impl Metrics {
         self.invalid.with_label_values(&[reason.code()]).inc();
     }
 
-    pub fn alert_emitted(&self, kind: AlertKind) {
-        self.alerts.with_label_values(&[kind.label()]).inc();
-    }
-
-    pub fn message_emitted(&self) {
-        self.messages.inc();
+    /// Counts an alert (by kind) or a re-engagement message.
+    pub fn effect_emitted(&self, effect: &Effect) {
+        match effect {
+            Effect::Alert(a) => self.alerts.with_label_values(&[a.kind.label()]).inc(),
+            Effect::Message(_) => self.messages.inc(),
+        }
     }
 
     pub fn publish_failed(&self, output: &'static str) {
