@@ -192,4 +192,4 @@ fn survey(f: &Fields<'_>) -> Result<SurveyResponse, Rejection> {
 
 #[cfg(test)]
 #[path = "decode_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -636,7 +636,8 @@ fn segments_value() -> impl Strategy<Value = String> {
     ]
 }
 
-fn event_json() -> impl Strategy<Value = String> {
+/// A generated event object: known fields with good and bad values, unknown and nested fields.
+pub(crate) fn event_json() -> impl Strategy<Value = String> {
     let field = prop_oneof![
         (
             prop_oneof![

@@ -81,6 +81,14 @@ pub(super) struct Fields<'de> {
 /// levels deep; anything else is a `malformed_json` rejection. Only the `segments` keys listed in
 /// `dimensions` are kept.
 pub(super) fn parse<'de>(text: &'de str, dimensions: &[String]) -> Result<Fields<'de>, Rejection> {
+    if let Some(fields) = super::plain_fields::parse_plain(text, dimensions) {
+        return Ok(fields);
+    }
+    parse_with_serde(text, dimensions)
+}
+
+/// The general path: any JSON text, every rejection decided here.
+pub(super) fn parse_with_serde<'de>(text: &'de str, dimensions: &[String]) -> Result<Fields<'de>, Rejection> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = de::Deserializer::deserialize_map(&mut de, TopVisitor { dimensions });
     parsed.and_then(|fields| de.end().map(|()| fields)).map_err(json_rejection)

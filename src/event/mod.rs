@@ -4,6 +4,7 @@ pub mod dead_letter;
 pub mod decode;
 pub mod json_fields;
 pub mod model;
+mod plain_fields;
 pub mod rejection;
 pub mod time;
 
