@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use cxpulse::config::{self, Config, ConfigError};
 use cxpulse::event::time::parse_rfc3339;
-use cxpulse::replay::{replay, ReplayOptions};
+use cxpulse::replay::{replay_with, ReplayOptions, Threads};
 use cxpulse::source::simulator::{write_jsonl, SimulationOptions};
 
 #[derive(Parser)]
@@ -46,6 +46,10 @@ enum Command {
         messages_out: Option<PathBuf>,
         #[arg(long)]
         dead_letter_out: Option<PathBuf>,
+        /// Read, decode and apply on one thread (the default reads and decodes on a second one);
+        /// the outputs are the same.
+        #[arg(long)]
+        single_thread: bool,
     },
     /// Writes realistic synthetic events, sorted by time.
     Simulate {
@@ -70,8 +74,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run_service(config.as_deref()),
-        Command::Replay { input, config, as_of, metrics_out, alerts_out, messages_out, dead_letter_out } => {
-            run_replay(config.as_deref(), input, as_of, metrics_out, alerts_out, messages_out, dead_letter_out)
+        Command::Replay {
+            input,
+            config,
+            as_of,
+            metrics_out,
+            alerts_out,
+            messages_out,
+            dead_letter_out,
+            single_thread,
+        } => {
+            let threads = if single_thread { Threads::One } else { Threads::Two };
+            let outputs = (metrics_out, alerts_out, messages_out, dead_letter_out);
+            run_replay(config.as_deref(), input, as_of, outputs, threads)
         }
         Command::Simulate { customers, days, seed, start, out } => run_simulate(customers, days, seed, &start, &out),
         Command::CheckConfig { file } => return check_config(&file),
@@ -103,22 +118,22 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config::load(path, &environment())?)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The replay output files: metrics, alerts, messages, dead letters.
+type Outputs = (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>);
+
 fn run_replay(
     config: Option<&Path>,
     input: PathBuf,
     as_of: Option<String>,
-    metrics_out: Option<PathBuf>,
-    alerts_out: Option<PathBuf>,
-    messages_out: Option<PathBuf>,
-    dead_letter_out: Option<PathBuf>,
+    (metrics_out, alerts_out, messages_out, dead_letter_out): Outputs,
+    threads: Threads,
 ) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let as_of = as_of
         .map(|t| parse_rfc3339(&t).with_context(|| format!("--as-of {t:?} is not an RFC 3339 time with offset")))
         .transpose()?;
     let opts = ReplayOptions { input, as_of, metrics_out, alerts_out, messages_out, dead_letter_out, progress: true };
-    let summary = replay(&config, &opts)?;
+    let summary = replay_with(&config, &opts, threads)?;
     eprintln!("{summary}");
     Ok(())
 }

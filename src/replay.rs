@@ -1,4 +1,9 @@
 //! `cxpulse replay`: the engine over a JSONL file, deterministic, with file outputs.
+//!
+//! By default the file is read and decoded on a second thread ([`DecodingReader`]) while this one
+//! applies: the same lines reach [`Run::line`] in the same order with the same decode outcome as
+//! on one thread, and everything with an effect happens here, so the outputs are byte-identical
+//! (`tests/replay_threads.rs` checks it).
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -9,9 +14,11 @@ use anyhow::Context;
 
 use crate::alert::{Effect, EffectSink, JsonlEffectSink};
 use crate::config::Config;
-use crate::engine::{Engine, Outcome};
+use crate::detect::RuleEvaluator;
+use crate::engine::{Engine, Outcome, Partition};
 use crate::event::time::format_rfc3339;
-use crate::event::{DeadLetter, Decoder, Millis, SourcePosition};
+use crate::event::{DeadLetter, Decoder, Event, Millis, Rejection, SourcePosition};
+use crate::source::decoding_reader::DecodingReader;
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
 use crate::telemetry::Metrics;
@@ -52,81 +59,153 @@ fn create(path: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<Box<dyn W
         .transpose()
 }
 
-/// Runs a replay and writes the requested outputs.
+/// How many threads a replay uses. Outputs are byte-identical either way; only the timings in
+/// `cxpulse_event_processing_seconds` differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Threads {
+    /// Read, decode and apply on the calling thread.
+    One,
+    /// Read and decode on a second thread, apply on the calling one
+    /// ([`DecodingReader`] says why the result is the same).
+    #[default]
+    Two,
+}
+
+/// Runs a replay (on two threads) and writes the requested outputs.
 pub fn replay(config: &Config, opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
+    replay_with(config, opts, Threads::default())
+}
+
+/// Runs a replay on the given threads and writes the requested outputs.
+pub fn replay_with(config: &Config, opts: &ReplayOptions, threads: Threads) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
-    let mut source = JsonlSource::open(&opts.input)?;
-    let mut sink = JsonlEffectSink::new(create(&opts.alerts_out, "alerts")?, create(&opts.messages_out, "messages")?);
-    let mut dead_letters = create(&opts.dead_letter_out, "dead-letter")?;
+    let source = JsonlSource::open(&opts.input)?;
     let engine = Engine::new(config);
     let settings = &engine.settings;
     let decoder = Decoder::new(settings.max_event_bytes, settings.dimensions.clone(), settings.max_future_skew as u64);
-    let mut partition = engine.partition(0);
-    let mut rules = engine.rule_evaluator();
-    let metrics = Metrics::new();
-    let mut summary = ReplaySummary::default();
-    let mut effects = Vec::new();
-    let mut buf = Vec::new();
-    let mut progress = Progress::new(opts.progress);
+    let mut run = Run::new(&engine, opts, source.name().to_string())?;
+    match threads {
+        Threads::One => {
+            let mut source = source;
+            let mut buf = Vec::new();
+            while let Some(line) = source.next_line(&mut buf)? {
+                let received = Instant::now();
+                run.line(line, &decoder.decode(&buf, None), &buf, received)?;
+            }
+        }
+        Threads::Two => std::thread::scope(|scope| -> anyhow::Result<()> {
+            let reader = DecodingReader::spawn(scope, source, decoder).context("cannot start the reading thread")?;
+            while let Some(batch) = reader.next() {
+                let batch = batch?;
+                for l in &batch.lines {
+                    run.line(l.line, &l.decoded, &l.payload, batch.received)?;
+                }
+                reader.recycle(batch);
+            }
+            Ok(())
+        })?,
+    }
+    run.finish(&engine, opts, started)
+}
 
-    while let Some(line) = source.next_line(&mut buf)? {
-        summary.lines += 1;
-        let received = Instant::now();
-        match decoder.decode(&buf, None) {
+/// One replay between lines: the partition, the rules, the outputs and the counts.
+struct Run {
+    partition: Partition,
+    rules: RuleEvaluator,
+    metrics: Metrics,
+    sink: JsonlEffectSink,
+    dead_letters: Option<Box<dyn Write + Send>>,
+    file: String,
+    summary: ReplaySummary,
+    effects: Vec<Effect>,
+    progress: Progress,
+}
+
+impl Run {
+    fn new(engine: &Engine, opts: &ReplayOptions, file: String) -> anyhow::Result<Self> {
+        Ok(Run {
+            partition: engine.partition(0),
+            rules: engine.rule_evaluator(),
+            metrics: Metrics::new(),
+            sink: JsonlEffectSink::new(create(&opts.alerts_out, "alerts")?, create(&opts.messages_out, "messages")?),
+            dead_letters: create(&opts.dead_letter_out, "dead-letter")?,
+            file,
+            summary: ReplaySummary::default(),
+            effects: Vec::new(),
+            progress: Progress::new(opts.progress),
+        })
+    }
+
+    /// One input line, in file order: applied, or dead-lettered with its original `payload`.
+    fn line(
+        &mut self,
+        line: u64,
+        decoded: &Result<Event, Rejection>,
+        payload: &[u8],
+        received: Instant,
+    ) -> anyhow::Result<()> {
+        self.summary.lines += 1;
+        match decoded {
             Err(rejection) => {
-                summary.invalid += 1;
-                metrics.event_rejected(rejection.reason);
-                if let Some(out) = dead_letters.as_mut() {
+                self.summary.invalid += 1;
+                self.metrics.event_rejected(rejection.reason);
+                if let Some(out) = self.dead_letters.as_mut() {
                     let record = DeadLetter {
                         reason: rejection.reason,
-                        detail: rejection.detail,
-                        source: SourcePosition::File { file: source.name().to_string(), line },
-                        payload: buf.clone(),
+                        detail: rejection.detail.clone(),
+                        source: SourcePosition::File { file: self.file.clone(), line },
+                        payload: payload.to_vec(),
                     };
                     writeln!(out, "{}", record.to_json_line()).context("cannot write the dead-letter file")?;
                 }
             }
             Ok(event) => {
-                let outcome = partition.apply(&event, &mut effects, &mut rules);
-                match outcome {
-                    Outcome::Accepted => summary.accepted += 1,
-                    Outcome::Duplicate => summary.duplicate += 1,
-                    Outcome::Late => summary.late += 1,
+                match self.partition.apply(event, &mut self.effects, &mut self.rules) {
+                    Outcome::Accepted => self.summary.accepted += 1,
+                    Outcome::Duplicate => self.summary.duplicate += 1,
+                    Outcome::Late => self.summary.late += 1,
                 }
-                publish(&mut sink, &mut effects, &metrics, &mut summary)?;
-                metrics.processing_time(received.elapsed().as_secs_f64());
+                publish(&mut self.sink, &mut self.effects, &self.metrics, &mut self.summary)?;
+                self.metrics.processing_time(received.elapsed().as_secs_f64());
             }
         }
-        progress.tick(summary.lines, partition.clock());
+        self.progress.tick(self.summary.lines, self.partition.clock());
+        Ok(())
     }
-    if let Some(as_of) = opts.as_of {
-        partition.advance_to(as_of, &mut effects, &mut rules);
+
+    /// The end of the input: `--as-of`, a last rule evaluation, then the files.
+    fn finish(mut self, engine: &Engine, opts: &ReplayOptions, started: Instant) -> anyhow::Result<ReplaySummary> {
+        let (partition, rules, effects) = (&mut self.partition, &mut self.rules, &mut self.effects);
+        if let Some(as_of) = opts.as_of {
+            partition.advance_to(as_of, effects, rules);
+        }
+        let clock = partition.clock();
+        if clock != NEVER {
+            rules.evaluate_all(clock, effects);
+        }
+        let summary = &mut self.summary;
+        publish(&mut self.sink, effects, &self.metrics, summary)?;
+        self.sink.flush()?;
+        if let Some(out) = self.dead_letters.as_mut() {
+            out.flush().context("cannot write the dead-letter file")?;
+        }
+        // Counted locally in the loop, recorded once.
+        for (outcome, n) in [("accepted", summary.accepted), ("duplicate", summary.duplicate), ("late", summary.late)] {
+            self.metrics.events(outcome, n);
+        }
+        self.metrics.set_stream_time(if clock == NEVER { 0 } else { clock });
+        self.metrics.set_tracked_customers(engine.view.tracked_customers());
+        if let Some(path) = &opts.metrics_out {
+            let at = if clock == NEVER { 0 } else { clock };
+            let text = engine.render_segments(rules, at) + &self.metrics.render();
+            std::fs::write(path, text).with_context(|| format!("cannot write metrics file {}", path.display()))?;
+        }
+        summary.customers = partition.customer_count();
+        summary.stream_time = (clock != NEVER).then_some(clock);
+        summary.seconds = started.elapsed().as_secs_f64();
+        self.progress.finish();
+        Ok(self.summary)
     }
-    let clock = partition.clock();
-    if clock != NEVER {
-        rules.evaluate_all(clock, &mut effects);
-    }
-    publish(&mut sink, &mut effects, &metrics, &mut summary)?;
-    sink.flush()?;
-    if let Some(out) = dead_letters.as_mut() {
-        out.flush().context("cannot write the dead-letter file")?;
-    }
-    // Counted locally in the loop, recorded once.
-    for (outcome, n) in [("accepted", summary.accepted), ("duplicate", summary.duplicate), ("late", summary.late)] {
-        metrics.events(outcome, n);
-    }
-    metrics.set_stream_time(if clock == NEVER { 0 } else { clock });
-    metrics.set_tracked_customers(engine.view.tracked_customers());
-    if let Some(path) = &opts.metrics_out {
-        let at = if clock == NEVER { 0 } else { clock };
-        let text = engine.render_segments(&rules, at) + &metrics.render();
-        std::fs::write(path, text).with_context(|| format!("cannot write metrics file {}", path.display()))?;
-    }
-    summary.customers = partition.customer_count();
-    summary.stream_time = (clock != NEVER).then_some(clock);
-    summary.seconds = started.elapsed().as_secs_f64();
-    progress.finish();
-    Ok(summary)
 }
 
 fn publish(

@@ -1,5 +1,6 @@
 //! Where records come from: JSONL files for replay, Kafka for the service, and the simulator.
 
+pub mod decoding_reader;
 pub mod demo_feed;
 pub mod embedded;
 pub mod jsonl;

@@ -1,0 +1,118 @@
+//! A JSONL file read and decoded on a thread of its own, handed over in batches: replay's second
+//! core (the other applies).
+//!
+//! # Why the output stays byte-identical and deterministic
+//! The reading thread only does what does not depend on engine state: it reads lines in file
+//! order and decodes each one (decoding is a pure function of the bytes, the configured
+//! dimensions and, in replay, no wall clock). Batches travel through one FIFO channel, so the
+//! applying thread sees exactly the sequence of (line number, decode outcome) that a single
+//! thread would compute, and everything that has an effect (engine state, alerts, messages,
+//! dead letters, metrics) happens on the applying thread in that order.
+//!
+//! # Why memory stays bounded
+//! The channel holds at most [`IN_FLIGHT`] batches of at most [`BATCH_LINES`] lines; when it is
+//! full the reader blocks (backpressure). Emptied batches come back through a second channel to
+//! be refilled, so steady state allocates no batch buffers.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Instant;
+
+use super::jsonl::{JsonlSource, SourceError};
+use crate::event::{Decoder, Event, Rejection};
+
+/// Lines per batch: large enough that the hand-over costs nothing per line, small enough that
+/// the two threads overlap well.
+pub const BATCH_LINES: usize = 1024;
+/// Batches queued between the threads at most.
+pub const IN_FLIGHT: usize = 8;
+
+/// One input line after decoding.
+pub struct DecodedLine {
+    /// 1-based line number in the file.
+    pub line: u64,
+    pub decoded: Result<Event, Rejection>,
+    /// The original bytes, kept only for a rejected line (its dead letter quotes them).
+    pub payload: Vec<u8>,
+}
+
+/// Lines in file order, all decoded.
+pub struct Batch {
+    pub lines: Vec<DecodedLine>,
+    /// When the reader handed the batch over: the receipt time of its events.
+    pub received: Instant,
+}
+
+/// The receiving end; the reading thread ends when the file does, on a read error (sent as the
+/// last item), or when this is dropped.
+pub struct DecodingReader<'scope> {
+    batches: Receiver<Result<Batch, SourceError>>,
+    spare: SyncSender<Vec<DecodedLine>>,
+    _thread: ScopedJoinHandle<'scope, ()>,
+}
+
+impl<'scope> DecodingReader<'scope> {
+    /// Starts the reading thread inside `scope`.
+    pub fn spawn<'env>(
+        scope: &'scope Scope<'scope, 'env>,
+        source: JsonlSource,
+        decoder: Decoder,
+    ) -> std::io::Result<Self> {
+        let (batch_tx, batches) = sync_channel(IN_FLIGHT);
+        let (spare, spare_rx) = sync_channel(IN_FLIGHT + 2);
+        let thread = std::thread::Builder::new()
+            .name("replay-read".into())
+            .spawn_scoped(scope, move || read_all(source, &decoder, &batch_tx, &spare_rx))?;
+        Ok(DecodingReader { batches, spare, _thread: thread })
+    }
+
+    /// The next batch in file order, `None` at the end of the file.
+    pub fn next(&self) -> Option<Result<Batch, SourceError>> {
+        self.batches.recv().ok()
+    }
+
+    /// Gives an applied batch's buffer back for reuse.
+    pub fn recycle(&self, mut batch: Batch) {
+        batch.lines.clear();
+        // A full spare queue only means the buffer is dropped instead of reused.
+        let _ = self.spare.try_send(batch.lines);
+    }
+}
+
+fn read_all(
+    mut source: JsonlSource,
+    decoder: &Decoder,
+    batches: &SyncSender<Result<Batch, SourceError>>,
+    spare: &Receiver<Vec<DecodedLine>>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        let mut lines = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_LINES));
+        let mut failed = None;
+        while lines.len() < BATCH_LINES {
+            match source.next_line(&mut buf) {
+                Ok(Some(line)) => {
+                    let decoded = decoder.decode(&buf, None);
+                    let payload = if decoded.is_err() { buf.clone() } else { Vec::new() };
+                    lines.push(DecodedLine { line, decoded, payload });
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let last = lines.len() < BATCH_LINES;
+        if !lines.is_empty() && batches.send(Ok(Batch { lines, received: Instant::now() })).is_err() {
+            return; // the applying side stopped
+        }
+        if let Some(e) = failed {
+            let _ = batches.send(Err(e));
+            return;
+        }
+        if last {
+            return;
+        }
+    }
+}
