@@ -15,10 +15,9 @@ fn main() -> anyhow::Result<()> {
     let mut source = JsonlSource::open(&path)?;
     let started = Instant::now();
     let (mut lines, mut valid) = (0u64, 0u64);
-    let mut buf = Vec::new();
-    while source.next_line(&mut buf)?.is_some() {
+    while let Some((_, line)) = source.next_line_ref()? {
         lines += 1;
-        valid += u64::from(decoder.decode(&buf, None).is_ok());
+        valid += u64::from(decoder.decode(line, None).is_ok());
     }
     let seconds = started.elapsed().as_secs_f64();
     println!("parsed {lines} lines ({valid} valid) in {seconds:.2}s ({:.0} lines/s)", lines as f64 / seconds);

@@ -87,10 +87,9 @@ pub fn replay_with(config: &Config, opts: &ReplayOptions, threads: Threads) -> a
     match threads {
         Threads::One => {
             let mut source = source;
-            let mut buf = Vec::new();
-            while let Some(line) = source.next_line(&mut buf)? {
+            while let Some((line, bytes)) = source.next_line_ref()? {
                 let received = Instant::now();
-                run.line(line, &decoder.decode(&buf, None), &buf, received)?;
+                run.line(line, &decoder.decode(bytes, None), bytes, received)?;
             }
         }
         Threads::Two => std::thread::scope(|scope| -> anyhow::Result<()> {

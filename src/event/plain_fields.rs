@@ -119,7 +119,7 @@ impl<'de> Scanner<'de> {
     fn string(&mut self) -> Option<&'de str> {
         self.expect(b'"')?;
         let start = self.at;
-        let len = self.bytes[start..].iter().position(|b| matches!(b, b'"' | b'\\' | 0..=0x1f))?;
+        let len = special_at(&self.bytes[start..])?;
         if self.bytes[start + len] != b'"' {
             return None;
         }
@@ -262,6 +262,30 @@ impl<'de> Scanner<'de> {
         }
         Some(if invalid { Segments::Invalid } else { Segments::Valid(kept) })
     }
+}
+
+/// Offset of the first `"`, `\\` or control character in `bytes`: eight bytes at a time, as
+/// serde_json's own string scanner does.
+fn special_at(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let slash = word ^ (ONES * u64::from(b'\\'));
+        // A byte's high bit is set where it is zero (quote, slash) or below 0x20 (control); only
+        // bytes above the first such byte can be flagged wrongly, and the lowest flag is taken.
+        let found = (quote.wrapping_sub(ONES) & !quote
+            | slash.wrapping_sub(ONES) & !slash
+            | word.wrapping_sub(ONES * 0x20) & !word)
+            & HIGH;
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|b| matches!(b, b'"' | b'\\' | 0..=0x1f)).map(|p| at + p)
 }
 
 /// A number token as serde_json reads it inside an object (`deserialize_any`).

@@ -100,3 +100,12 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn special_at_finds_what_a_byte_loop_finds(bytes in prop::collection::vec(
+        prop_oneof![4 => 0x20u8..0x7f, 1 => any::<u8>(), 1 => Just(b'"'), 1 => Just(b'\\')], 0..40)) {
+        let naive = bytes.iter().position(|b| matches!(b, b'"' | b'\\' | 0..=0x1f));
+        prop_assert_eq!(special_at(&bytes), naive);
+    }
+}

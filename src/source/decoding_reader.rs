@@ -24,7 +24,7 @@ use crate::event::{Decoder, Event, Rejection};
 /// Lines per batch: large enough that the hand-over costs nothing per line, small enough that
 /// the two threads overlap well.
 pub const BATCH_LINES: usize = 1024;
-/// Batches queued between the threads at most.
+/// Batches queued between the threads at most (and as many spare buffers).
 pub const IN_FLIGHT: usize = 8;
 
 /// One input line after decoding.
@@ -71,10 +71,9 @@ impl<'scope> DecodingReader<'scope> {
         self.batches.recv().ok()
     }
 
-    /// Gives an applied batch's buffer back for reuse.
-    pub fn recycle(&self, mut batch: Batch) {
-        batch.lines.clear();
-        // A full spare queue only means the buffer is dropped instead of reused.
+    /// Gives an applied batch back: its buffer is reused and its events freed by the reader.
+    pub fn recycle(&self, batch: Batch) {
+        // A full spare queue only means the buffer is dropped here instead of reused.
         let _ = self.spare.try_send(batch.lines);
     }
 }
@@ -85,15 +84,17 @@ fn read_all(
     batches: &SyncSender<Result<Batch, SourceError>>,
     spare: &Receiver<Vec<DecodedLine>>,
 ) {
-    let mut buf = Vec::new();
     loop {
+        // A returned buffer still holds the events it carried: they are dropped here, on this
+        // thread, rather than on the applying one.
         let mut lines = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_LINES));
+        lines.clear();
         let mut failed = None;
         while lines.len() < BATCH_LINES {
-            match source.next_line(&mut buf) {
-                Ok(Some(line)) => {
-                    let decoded = decoder.decode(&buf, None);
-                    let payload = if decoded.is_err() { buf.clone() } else { Vec::new() };
+            match source.next_line_ref() {
+                Ok(Some((line, bytes))) => {
+                    let decoded = decoder.decode(bytes, None);
+                    let payload = if decoded.is_err() { bytes.to_vec() } else { Vec::new() };
                     lines.push(DecodedLine { line, decoded, payload });
                 }
                 Ok(None) => break,
