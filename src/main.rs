@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use cxpulse::config::{self, Config, ConfigError};
 use cxpulse::event::time::parse_rfc3339;
-use cxpulse::replay::{replay, ReplayOptions};
+use cxpulse::replay::{replay_with_report, ReplayOptions};
 use cxpulse::source::simulator::{write_jsonl, SimulationOptions};
 
 #[derive(Parser)]
@@ -46,6 +46,9 @@ enum Command {
         messages_out: Option<PathBuf>,
         #[arg(long)]
         dead_letter_out: Option<PathBuf>,
+        /// The status page's overview at the final clock, as one self-contained HTML file.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
     },
     /// Writes realistic synthetic events, sorted by time.
     Simulate {
@@ -70,8 +73,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config } => run_service(config.as_deref()),
-        Command::Replay { input, config, as_of, metrics_out, alerts_out, messages_out, dead_letter_out } => {
-            run_replay(config.as_deref(), input, as_of, metrics_out, alerts_out, messages_out, dead_letter_out)
+        Command::Replay { input, config, as_of, metrics_out, alerts_out, messages_out, dead_letter_out, report } => {
+            let opts = ReplayOptions { input, as_of: None, metrics_out, alerts_out, messages_out, dead_letter_out, progress: true };
+            run_replay(config.as_deref(), opts, as_of, report.as_deref())
         }
         Command::Simulate { customers, days, seed, start, out } => run_simulate(customers, days, seed, &start, &out),
         Command::CheckConfig { file } => return check_config(&file),
@@ -103,22 +107,17 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config::load(path, &environment())?)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_replay(
     config: Option<&Path>,
-    input: PathBuf,
+    mut opts: ReplayOptions,
     as_of: Option<String>,
-    metrics_out: Option<PathBuf>,
-    alerts_out: Option<PathBuf>,
-    messages_out: Option<PathBuf>,
-    dead_letter_out: Option<PathBuf>,
+    report: Option<&Path>,
 ) -> anyhow::Result<()> {
     let config = load_config(config)?;
-    let as_of = as_of
+    opts.as_of = as_of
         .map(|t| parse_rfc3339(&t).with_context(|| format!("--as-of {t:?} is not an RFC 3339 time with offset")))
         .transpose()?;
-    let opts = ReplayOptions { input, as_of, metrics_out, alerts_out, messages_out, dead_letter_out, progress: true };
-    let summary = replay(&config, &opts)?;
+    let summary = replay_with_report(&config, &opts, report)?;
     eprintln!("{summary}");
     Ok(())
 }

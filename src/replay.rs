@@ -14,6 +14,7 @@ use crate::event::time::format_rfc3339;
 use crate::event::{DeadLetter, Decoder, Millis, SourcePosition};
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
+use crate::telemetry::status::report::{write_report, ReplayStatus};
 use crate::telemetry::Metrics;
 
 #[derive(Debug, Clone, Default)]
@@ -54,6 +55,15 @@ fn create(path: &Option<PathBuf>, what: &str) -> anyhow::Result<Option<Box<dyn W
 
 /// Runs a replay and writes the requested outputs.
 pub fn replay(config: &Config, opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
+    replay_with_report(config, opts, None)
+}
+
+/// [`replay`], also writing the status page's report to `report` (`--report FILE.html`).
+pub fn replay_with_report(
+    config: &Config,
+    opts: &ReplayOptions,
+    report: Option<&std::path::Path>,
+) -> anyhow::Result<ReplaySummary> {
     let started = Instant::now();
     let mut source = JsonlSource::open(&opts.input)?;
     let mut sink = JsonlEffectSink::new(create(&opts.alerts_out, "alerts")?, create(&opts.messages_out, "messages")?);
@@ -64,6 +74,9 @@ pub fn replay(config: &Config, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
     let mut partition = engine.partition(0);
     let mut rules = engine.rule_evaluator();
     let metrics = Metrics::new();
+    if report.is_some() {
+        metrics.keep_recent_alerts(std::sync::Arc::new(crate::telemetry::status::RecentAlerts::new(&config.status)));
+    }
     let mut summary = ReplaySummary::default();
     let mut effects = Vec::new();
     let mut buf = Vec::new();
@@ -121,6 +134,10 @@ pub fn replay(config: &Config, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
         let at = if clock == NEVER { 0 } else { clock };
         let text = engine.render_segments(&rules, at) + &metrics.render();
         std::fs::write(path, text).with_context(|| format!("cannot write metrics file {}", path.display()))?;
+    }
+    if let Some(path) = report {
+        let source = ReplayStatus { engine: &engine, rules: rules.states(), metrics: &metrics };
+        write_report(path, &source)?;
     }
     summary.customers = partition.customer_count();
     summary.stream_time = (clock != NEVER).then_some(clock);
