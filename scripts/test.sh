@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
 ./scripts/install-prometheus.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-cargo test --all-targets --locked 2>&1
+# Benchmarks (`benches/`) print figures and take minutes: they are compiled here, not run.
+cargo check --benches --locked 2>&1
+cargo test --lib --bins --tests --examples --locked 2>&1

@@ -50,6 +50,9 @@ enum Command {
         /// the outputs are the same.
         #[arg(long)]
         single_thread: bool,
+        /// The status page's overview at the final clock, as one self-contained HTML file.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
     },
     /// Writes realistic synthetic events, sorted by time.
     Simulate {
@@ -83,9 +86,10 @@ fn main() -> ExitCode {
             messages_out,
             dead_letter_out,
             single_thread,
+            report,
         } => {
             let threads = if single_thread { Threads::One } else { Threads::Two };
-            let outputs = (metrics_out, alerts_out, messages_out, dead_letter_out);
+            let outputs = (metrics_out, alerts_out, messages_out, dead_letter_out, report);
             run_replay(config.as_deref(), input, as_of, outputs, threads)
         }
         Command::Simulate { customers, days, seed, start, out } => run_simulate(customers, days, seed, &start, &out),
@@ -118,21 +122,22 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Ok(config::load(path, &environment())?)
 }
 
-/// The replay output files: metrics, alerts, messages, dead letters.
-type Outputs = (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>);
+/// `--metrics-out`, `--alerts-out`, `--messages-out`, `--dead-letter-out` and `--report`.
+type Outputs = (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>);
 
 fn run_replay(
     config: Option<&Path>,
     input: PathBuf,
     as_of: Option<String>,
-    (metrics_out, alerts_out, messages_out, dead_letter_out): Outputs,
+    (metrics_out, alerts_out, messages_out, dead_letter_out, report): Outputs,
     threads: Threads,
 ) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let as_of = as_of
         .map(|t| parse_rfc3339(&t).with_context(|| format!("--as-of {t:?} is not an RFC 3339 time with offset")))
         .transpose()?;
-    let opts = ReplayOptions { input, as_of, metrics_out, alerts_out, messages_out, dead_letter_out, progress: true };
+    let opts =
+        ReplayOptions { input, as_of, metrics_out, alerts_out, messages_out, dead_letter_out, progress: true, report };
     let summary = replay_with(&config, &opts, threads)?;
     eprintln!("{summary}");
     Ok(())

@@ -21,6 +21,8 @@ use crate::event::{DeadLetter, Decoder, Event, Millis, Rejection, SourcePosition
 use crate::source::decoding_reader::DecodingReader;
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
+use crate::telemetry::status::report::{write_report, ReplayStatus};
+use crate::telemetry::status::RecentAlerts;
 use crate::telemetry::Metrics;
 
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,8 @@ pub struct ReplayOptions {
     pub dead_letter_out: Option<PathBuf>,
     /// Show progress on standard error (only sensible on a terminal).
     pub progress: bool,
+    /// Also write the status page's overview at the final clock here (`--report FILE.html`).
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,7 +87,7 @@ pub fn replay_with(config: &Config, opts: &ReplayOptions, threads: Threads) -> a
     let engine = Engine::new(config);
     let settings = &engine.settings;
     let decoder = Decoder::new(settings.max_event_bytes, settings.dimensions.clone(), settings.max_future_skew as u64);
-    let mut run = Run::new(&engine, opts, source.name().to_string())?;
+    let mut run = Run::new(&engine, opts, source.name().to_string(), &config.status)?;
     match threads {
         Threads::One => {
             let mut source = source;
@@ -121,11 +125,15 @@ struct Run {
 }
 
 impl Run {
-    fn new(engine: &Engine, opts: &ReplayOptions, file: String) -> anyhow::Result<Self> {
+    fn new(engine: &Engine, opts: &ReplayOptions, file: String, status: &crate::config::StatusConfig) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        if opts.report.is_some() {
+            metrics.keep_recent_alerts(std::sync::Arc::new(RecentAlerts::new(status)));
+        }
         Ok(Run {
             partition: engine.partition(0),
             rules: engine.rule_evaluator(),
-            metrics: Metrics::new(),
+            metrics,
             sink: JsonlEffectSink::new(create(&opts.alerts_out, "alerts")?, create(&opts.messages_out, "messages")?),
             dead_letters: create(&opts.dead_letter_out, "dead-letter")?,
             file,
@@ -198,6 +206,10 @@ impl Run {
             let at = if clock == NEVER { 0 } else { clock };
             let text = engine.render_segments(rules, at) + &self.metrics.render();
             std::fs::write(path, text).with_context(|| format!("cannot write metrics file {}", path.display()))?;
+        }
+        if let Some(path) = &opts.report {
+            let source = ReplayStatus { engine, rules: rules.states(), metrics: &self.metrics };
+            write_report(path, &source)?;
         }
         summary.customers = partition.customer_count();
         summary.stream_time = (clock != NEVER).then_some(clock);

@@ -43,6 +43,7 @@ fn replay_file(dir: &std::path::Path, input: &std::path::Path, tag: &str) -> Run
         messages_out: out("messages"),
         dead_letter_out: out("dl"),
         progress: false,
+        report: None,
     };
     replay(&config, &opts).unwrap();
     let read = |name: &str| std::fs::read_to_string(dir.join(format!("{tag}.{name}"))).unwrap();

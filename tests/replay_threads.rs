@@ -41,6 +41,7 @@ fn run(dir: &Path, input: &Path, threads: Threads) -> Outputs {
         messages_out: out("messages"),
         dead_letter_out: out("dl"),
         progress: false,
+        report: None,
     };
     let summary = replay_with(&config, &opts, threads).unwrap();
     let read = |name: &str| std::fs::read_to_string(dir.join(format!("{tag}.{name}"))).unwrap();

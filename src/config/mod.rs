@@ -38,6 +38,8 @@ pub struct Config {
     pub service: ServiceConfig,
     /// The in-process demo broker and simulator used when `kafka.brokers = "embedded"`.
     pub embedded: EmbeddedConfig,
+    /// The status page (`GET /`) and its JSON API (`/api/v1/`), served with `/metrics`.
+    pub status: StatusConfig,
     /// Segment threshold rules (SPEC §5).
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -220,6 +222,23 @@ pub struct EmbeddedConfig {
     pub backfill: DurationMs,
     /// Wall time the backfill takes: the compression of time (45d in 45s is one day a second).
     pub backfill_for: DurationMs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// How often the status page fetches fresh figures (it never reloads itself).
+    pub refresh: DurationMs,
+    /// Segment threshold alerts (firing and resolved) kept, newest first, for the page and
+    /// `/api/v1/alerts`; older ones are dropped.
+    pub recent_alerts: usize,
+    /// Customer transitions and messages are counted per span of stream time this long.
+    pub counts_bucket: DurationMs,
+    /// How many of those spans are kept (the newest).
+    pub counts_buckets: usize,
+    /// Also keep recent customer-level alerts and messages, customer ids included, for the page and
+    /// `/api/v1/alerts`. Off: customer ids never leave the service over HTTP.
+    pub customer_rows: bool,
 }
 
 /// A segment threshold rule (SPEC §5).

@@ -24,6 +24,7 @@ pub(super) fn validate(c: &Config) -> Vec<String> {
     }
     kafka(c, &mut p);
     service(c, &mut p);
+    status(c, &mut p);
     if c.http.listen.parse::<SocketAddr>().is_err() {
         p.push(format!("http.listen: `{}` is not an address like 127.0.0.1:9898", c.http.listen));
     }
@@ -224,5 +225,21 @@ fn service(c: &Config, p: &mut Vec<String>) {
     }
     if c.embedded.customers == 0 {
         p.push("embedded.customers: must be at least 1".into());
+    }
+}
+
+fn status(c: &Config, p: &mut Vec<String>) {
+    let s = &c.status;
+    if s.refresh.0 < 500 {
+        p.push(format!("status.refresh: {} is too short (at least 500ms)", s.refresh));
+    }
+    if !(1..=10_000).contains(&s.recent_alerts) {
+        p.push(format!("status.recent_alerts: {} is not between 1 and 10000", s.recent_alerts));
+    }
+    if s.counts_bucket.0 == 0 {
+        p.push("status.counts_bucket: must be longer than 0s".into());
+    }
+    if !(1..=1_000).contains(&s.counts_buckets) {
+        p.push(format!("status.counts_buckets: {} is not between 1 and 1000", s.counts_buckets));
     }
 }

@@ -9,7 +9,7 @@ use fnv::FnvBuildHasher;
 use crate::event::Millis;
 use crate::state::customer::NEVER;
 use crate::state::SegmentId;
-use crate::window::{SegmentMetric, SegmentPartial, WindowFigures};
+use crate::window::{BucketAggregate, SegmentMetric, SegmentPartial, WindowFigures};
 
 /// What one partition shares with readers.
 #[derive(Debug)]
@@ -116,5 +116,24 @@ impl EngineView {
             }
         });
         total
+    }
+
+    /// Read-only, for the status page: one segment's window `window` at clock `at` bucket by
+    /// bucket (`n` buckets, oldest first), merged over partitions, and the live count at the
+    /// window's start.
+    pub fn bucket_series(&self, segment: SegmentId, window: usize, n: usize, at: Millis) -> (i64, Vec<BucketAggregate>) {
+        let mut buckets = vec![BucketAggregate::default(); n];
+        let mut live = 0;
+        self.each(|v| {
+            if let Some(ring) = v.segments.get(&segment).as_ref().and_then(|p| p.rings.get(window)) {
+                live += ring.buckets_into(at, &mut buckets);
+            }
+        });
+        (live, buckets)
+    }
+
+    /// Each registered partition's clock (`NEVER` before its first event).
+    pub fn partition_clocks(&self) -> Vec<(i32, Millis)> {
+        self.partitions.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(p, v)| (*p, v.clock())).collect()
     }
 }

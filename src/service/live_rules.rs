@@ -46,6 +46,11 @@ impl LiveRules {
         RulesHook { rules: self.clone() }
     }
 
+    /// Every (rule, segment) evaluated with data so far (the status page).
+    pub fn states(&self) -> Vec<crate::detect::rules::RuleState> {
+        self.lock().evaluator.states()
+    }
+
     /// The segment gauges (with rule states) at the engine's clock, Prometheus text.
     pub fn render(&self, engine: &Engine) -> String {
         let clock = engine.view.clock();

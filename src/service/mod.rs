@@ -25,6 +25,7 @@ pub mod probe;
 pub mod readiness;
 pub mod signals;
 mod startup;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,10 +78,10 @@ pub async fn run_with_clock(
 ) -> anyhow::Result<()> {
     let embedded = startup::start_embedded(&mut config, &clock).await?;
     let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.brokers.clone(), |e| e.bootstrap());
-    let core = Core::new(&config);
+    let core = Core::new(&config, &clock);
     let listener = http::bind(&config.http.listen).await?;
     let address = listener.local_addr().context("http listener has no address")?;
-    tracing::info!(%address, "serving /metrics, /healthz and /readyz");
+    tracing::info!(%address, "serving the status page (/), /api/v1/, /metrics, /healthz and /readyz");
     let http_stop = CancellationToken::new();
     let server = tokio::spawn(http::serve(listener, Arc::new(core.health()), http_stop.clone()));
     let timeout = Duration::from_millis(config.service.shutdown_timeout.0);
@@ -94,7 +95,7 @@ pub async fn run_with_clock(
         poller = Some(kafka.start_consuming(&config, &core, &tracker, &stopping)?);
         if embedded.is_some() {
             tracing::info!(
-                "embedded demo running: open http://{address}/metrics (segment figures fill within a minute)"
+                "embedded demo running: open http://{address}/ (status page) or /metrics; figures fill within a minute"
             );
         }
         shutdown.cancelled().await;
@@ -132,19 +133,18 @@ struct Core {
     metrics: Arc<Metrics>,
     broker: Arc<BrokerStatus>,
     readiness: Arc<Readiness>,
+    status: Arc<status::LiveStatus>,
 }
 
 impl Core {
-    fn new(config: &Config) -> Self {
+    fn new(config: &Config, clock: &Arc<dyn WallClock>) -> Self {
         let engine = Arc::new(Engine::new(config));
         let broker = Arc::new(BrokerStatus::default());
-        Core {
-            rules: LiveRules::new(&engine),
-            engine,
-            metrics: Arc::new(Metrics::new()),
-            readiness: Arc::new(Readiness::new(Arc::clone(&broker), config.service.ready_max_lag)),
-            broker,
-        }
+        let rules = LiveRules::new(&engine);
+        let metrics = Arc::new(Metrics::new());
+        let readiness = Arc::new(Readiness::new(Arc::clone(&broker), config.service.ready_max_lag));
+        let status = Arc::new(status::LiveStatus::new(config, &engine, &rules, &metrics, &readiness, clock));
+        Core { rules, engine, metrics, readiness, broker, status }
     }
 
     fn health(&self) -> Health {
@@ -153,6 +153,7 @@ impl Core {
             rules: self.rules.clone(),
             metrics: Arc::clone(&self.metrics),
             readiness: Arc::clone(&self.readiness),
+            status: Arc::clone(&self.status) as Arc<dyn crate::telemetry::status::StatusSource>,
         }
     }
 }

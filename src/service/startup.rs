@@ -85,6 +85,8 @@ pub struct Health {
     pub rules: LiveRules,
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    /// The status page and its API.
+    pub status: Arc<dyn crate::telemetry::status::StatusSource>,
 }
 
 impl HealthSource for Health {
@@ -98,6 +100,10 @@ impl HealthSource for Health {
 
     fn readiness(&self) -> Result<(), String> {
         self.readiness.check()
+    }
+
+    fn status(&self) -> Option<Arc<dyn crate::telemetry::status::StatusSource>> {
+        Some(Arc::clone(&self.status))
     }
 }
 

@@ -19,6 +19,10 @@ pub trait HealthSource: Send + Sync + 'static {
     fn metrics_text(&self) -> String;
     /// `Ok` when ready, else the reason.
     fn readiness(&self) -> Result<(), String>;
+    /// The status page and its API (`/`, `/api/v1/`), when there is an engine behind this source.
+    fn status(&self) -> Option<Arc<dyn super::status::StatusSource>> {
+        None
+    }
 }
 
 #[derive(Debug, Error)]
@@ -52,11 +56,13 @@ pub async fn serve(
     source: Arc<dyn HealthSource>,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
+    let status = source.status().map(super::status::routes);
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(source);
+        .with_state(source)
+        .merge(status.unwrap_or_default());
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(HttpError::Serve)
 }
 

@@ -25,6 +25,8 @@ pub struct Metrics {
     ready: IntGauge,
     /// (when, events counted then) at the last rate sample.
     rate_sample: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+    /// The status page's recent alerts and transition counts, once attached.
+    recent: std::sync::OnceLock<std::sync::Arc<super::status::RecentAlerts>>,
 }
 
 /// Metric construction only fails on invalid names, which are constants here.
@@ -114,6 +116,7 @@ impl Metrics {
             events_per_second,
             ready,
             rate_sample: std::sync::Mutex::new(None),
+            recent: std::sync::OnceLock::new(),
         }
     }
 
@@ -135,6 +138,23 @@ impl Metrics {
             Effect::Alert(a) => self.alerts.with_label_values(&[a.kind.label()]).inc(),
             Effect::Message(_) => self.messages.inc(),
         }
+        if let Some(recent) = self.recent.get() {
+            recent.record(effect);
+        }
+    }
+
+    /// From now on every alert and message is also recorded in `recent` (the status page).
+    pub fn keep_recent_alerts(&self, recent: std::sync::Arc<super::status::RecentAlerts>) {
+        let _ = self.recent.set(recent);
+    }
+
+    pub fn recent_alerts(&self) -> Option<&std::sync::Arc<super::status::RecentAlerts>> {
+        self.recent.get()
+    }
+
+    /// Every series of the registry (the status page reads lag, rate and restore progress).
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
     }
 
     pub fn publish_failed(&self, output: &'static str) {

@@ -4,6 +4,7 @@
 pub mod exposition;
 pub mod http;
 pub mod metrics;
+pub mod status;
 
 pub use exposition::render_segment_metrics;
 pub use metrics::Metrics;

@@ -81,4 +81,23 @@ impl WindowRing {
         }
         live
     }
+
+    /// Read-only, for per-bucket series (the status page): adds each bucket of the window at `now`
+    /// into `into[i]`, oldest first (`into` holds `len()` entries), and returns the live count at
+    /// the window's start exactly as `read_into` does.
+    pub fn buckets_into(&self, now: Millis, into: &mut [BucketAggregate]) -> i64 {
+        let k_now = bucket_of(now, self.bucket_ms);
+        let oldest = k_now - self.len();
+        let mut live = self.live_base;
+        for (k, agg) in self.slots.iter() {
+            if *k > oldest && *k <= k_now {
+                if let Some(slot) = into.get_mut((*k - oldest - 1) as usize) {
+                    slot.merge(agg);
+                }
+            } else if *k != i64::MIN && *k <= oldest {
+                live += agg.live_delta;
+            }
+        }
+        live
+    }
 }

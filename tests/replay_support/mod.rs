@@ -61,6 +61,7 @@ pub fn run(events: impl AsRef<[u8]>, config_toml: &str, as_of: Option<&str>) -> 
         messages_out: Some(dir.path().join("msg.jsonl")),
         dead_letter_out: Some(dir.path().join("dl.jsonl")),
         progress: false,
+        report: None,
     };
     let summary = replay(&config, &opts).expect("replay runs");
     let (alerts, alerts_text) = read_lines(&dir.path().join("a.jsonl"));
