@@ -409,14 +409,14 @@ pub fn alerts(src: &dyn StatusSource) -> Value {
 
 fn family_value(f: &MetricFamily, m: &prometheus::proto::Metric) -> Option<f64> {
     match f.get_field_type() {
-        MetricType::GAUGE => Some(m.get_gauge().value()),
-        MetricType::COUNTER => Some(m.get_counter().value()),
+        MetricType::GAUGE => Some(m.get_gauge().get_value()),
+        MetricType::COUNTER => Some(m.get_counter().get_value()),
         _ => None,
     }
 }
 
 fn labels(m: &prometheus::proto::Metric) -> Map<String, Value> {
-    m.get_label().iter().map(|l| (l.get_name().to_string(), Value::String(l.get_value().to_string()))).collect()
+    m.get_label().iter().map(|l| (l.name().to_string(), Value::String(l.value().to_string()))).collect()
 }
 
 /// `GET /api/v1/health`: readiness and its reason, events per second, consumer lag per
@@ -431,7 +431,7 @@ pub fn health(src: &dyn StatusSource) -> Value {
     let mut events = Map::new();
     let mut rate = Value::Null;
     for f in &families {
-        let name = f.get_name();
+        let name = f.name();
         for m in f.get_metric() {
             let Some(value) = family_value(f, m) else { continue };
             let labels = labels(m);
