@@ -74,7 +74,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run_service(config.as_deref()),
         Command::Replay { input, config, as_of, metrics_out, alerts_out, messages_out, dead_letter_out, report } => {
-            let opts = ReplayOptions { input, as_of: None, metrics_out, alerts_out, messages_out, dead_letter_out, progress: true };
+            let opts = ReplayOptions {
+                input,
+                as_of: None,
+                metrics_out,
+                alerts_out,
+                messages_out,
+                dead_letter_out,
+                progress: true,
+            };
             run_replay(config.as_deref(), opts, as_of, report.as_deref())
         }
         Command::Simulate { customers, days, seed, start, out } => run_simulate(customers, days, seed, &start, &out),

@@ -182,7 +182,8 @@ fn series_are_the_window_buckets_and_add_up_to_the_window() {
     assert_eq!(*starts.last().unwrap(), at("2026-03-02T09:00:00Z"), "the newest bucket holds the clock");
     let nps = doc["figures"].as_array().unwrap().iter().find(|f| f["metric"] == "nps_score").unwrap();
     let points = nps["series"].as_array().unwrap();
-    let hour = |h: i64| points[starts.iter().position(|s| *s == at("2026-03-02T00:00:00Z") + h * 3_600_000).unwrap()].clone();
+    let hour =
+        |h: i64| points[starts.iter().position(|s| *s == at("2026-03-02T00:00:00Z") + h * 3_600_000).unwrap()].clone();
     // One response per hour 00..04: scores 0, 2, 6 (detractors), 10 (promoter), 3.
     assert_eq!(hour(0), -100.0);
     assert_eq!(hour(3), 100.0);
@@ -217,7 +218,10 @@ fn rule_states_mark_the_figures_they_judge() {
     let doc = api::segments(&src, &Query { window: Some("24h".into()), ..Query::default() }).unwrap();
     let pro = figure(&doc, "plan", "pro");
     assert_eq!(pro["firing"], serde_json::json!(["low-nps"]));
-    assert_eq!(pro["figures"]["nps_score"]["rules"], serde_json::json!([{ "rule": "low-nps", "window": "24h", "state": "firing" }]));
+    assert_eq!(
+        pro["figures"]["nps_score"]["rules"],
+        serde_json::json!([{ "rule": "low-nps", "window": "24h", "state": "firing" }])
+    );
     let free = figure(&doc, "plan", "free");
     assert_eq!(free["figures"]["nps_score"]["rules"][0]["state"], "ok");
     assert_eq!(free["firing"], serde_json::json!([]));

@@ -167,7 +167,10 @@ async fn the_page_shows_the_figures_of_metrics_and_the_firing_rule_without_conso
         &format!("return Array.from(document.querySelectorAll('{row} .chip')).map(function (c) {{ return c.textContent; }});"),
         json!([]),
     );
-    assert!(chips.as_array().unwrap().contains(&json!("demo-low-nps")), "the firing rule is listed on the row: {chips}");
+    assert!(
+        chips.as_array().unwrap().contains(&json!("demo-low-nps")),
+        "the firing rule is listed on the row: {chips}"
+    );
     session.screenshot(&artefacts().join("overview.png"));
 
     // The segment view draws the rule's threshold on the NPS chart and marks it firing.

@@ -79,7 +79,11 @@ fn report_figures_match_the_golden_file_and_the_exposition() {
                     }
                     let rules: Vec<String> = f["rules"]
                         .as_array()
-                        .map(|r| r.iter().map(|r| format!("{}:{}", r["rule"].as_str().unwrap(), r["state"].as_str().unwrap())).collect())
+                        .map(|r| {
+                            r.iter()
+                                .map(|r| format!("{}:{}", r["rule"].as_str().unwrap(), r["state"].as_str().unwrap()))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     lines.push(format!(
                         "{window} {d}/{s} {name} {} n={} spark={} {}",

@@ -97,9 +97,8 @@ pub struct Driver {
 impl Driver {
     pub fn start() -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let binary = which("chromedriver").expect(
-            "chromedriver is not installed: run scripts/install-test-deps.sh (Debian chromium-driver)",
-        );
+        let binary = which("chromedriver")
+            .expect("chromedriver is not installed: run scripts/install-test-deps.sh (Debian chromium-driver)");
         let log = std::env::temp_dir().join(format!("cxpulse-chromedriver-{port}.log"));
         let child = Command::new(binary)
             .arg(format!("--port={port}"))

@@ -234,9 +234,9 @@ fn overview_metrics(names: Option<&[String]>) -> Result<Vec<SegmentMetric>, ApiE
 
 fn spark(series: &GroupedSeries, metric: SegmentMetric, label: Option<&str>, digits: i32) -> Value {
     match series::values(series, metric, label) {
-        Some(values) => {
-            Value::Array(values.into_iter().map(|v| v.map_or(Value::Null, |v| number(round_significant(v, digits)))).collect())
-        }
+        Some(values) => Value::Array(
+            values.into_iter().map(|v| v.map_or(Value::Null, |v| number(round_significant(v, digits)))).collect(),
+        ),
         None => Value::Null,
     }
 }
@@ -316,10 +316,9 @@ pub fn segments(src: &dyn StatusSource, q: &Query) -> Result<Value, ApiError> {
 pub fn segment(src: &dyn StatusSource, dimension: &str, segment: &str, q: &Query) -> Result<Value, ApiError> {
     let engine = src.engine();
     let settings = &engine.settings;
-    let id = engine
-        .catalog
-        .find(dimension, segment)
-        .ok_or_else(|| ApiError::UnknownSegment(dimension.chars().take(64).collect(), segment.chars().take(64).collect()))?;
+    let id = engine.catalog.find(dimension, segment).ok_or_else(|| {
+        ApiError::UnknownSegment(dimension.chars().take(64).collect(), segment.chars().take(64).collect())
+    })?;
     let w = window_index(settings, q.window.as_deref())?;
     let spec = &settings.windows[w];
     let points = q.points.unwrap_or(SEGMENT_POINTS);
