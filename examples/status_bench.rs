@@ -97,9 +97,18 @@ fn build(config: &Config) -> Bench {
         );
         lines.push(match (step / customers) % 4 {
             0 => format!(r#"{{"type":"interaction","kind":"login","customer_id":"u{c}","ts":{ts},"segments":{segs}}}"#),
-            1 => format!(r#"{{"type":"survey","survey":"nps","score":{},"customer_id":"u{c}","ts":{ts},"segments":{segs}}}"#, step % 11),
-            2 => format!(r#"{{"type":"interaction","kind":"purchase","amount":{},"customer_id":"u{c}","ts":{ts}}}"#, 5 + step % 50),
-            _ => format!(r#"{{"type":"survey","survey":"csat","score":{},"customer_id":"u{c}","ts":{ts}}}"#, 1 + step % 5),
+            1 => format!(
+                r#"{{"type":"survey","survey":"nps","score":{},"customer_id":"u{c}","ts":{ts},"segments":{segs}}}"#,
+                step % 11
+            ),
+            2 => format!(
+                r#"{{"type":"interaction","kind":"purchase","amount":{},"customer_id":"u{c}","ts":{ts}}}"#,
+                5 + step % 50
+            ),
+            _ => format!(
+                r#"{{"type":"survey","survey":"csat","score":{},"customer_id":"u{c}","ts":{ts}}}"#,
+                1 + step % 5
+            ),
         });
     }
     for line in &lines {

@@ -167,7 +167,7 @@ fn overview_figures_equal_the_engine_view_and_the_exposition() {
             assert_eq!(row["customers"]["active"].as_i64(), Some(by_state[0]));
         }
     }
-    assert!(compared > 40, "{compared}");
+    assert!(compared >= 30, "{compared}");
 }
 
 #[test]
@@ -182,7 +182,8 @@ fn series_are_the_window_buckets_and_add_up_to_the_window() {
     assert_eq!(*starts.last().unwrap(), at("2026-03-02T09:00:00Z"), "the newest bucket holds the clock");
     let nps = doc["figures"].as_array().unwrap().iter().find(|f| f["metric"] == "nps_score").unwrap();
     let points = nps["series"].as_array().unwrap();
-    let hour = |h: i64| points[starts.iter().position(|s| *s == at("2026-03-02T00:00:00Z") + h * 3_600_000).unwrap()].clone();
+    let hour =
+        |h: i64| points[starts.iter().position(|s| *s == at("2026-03-02T00:00:00Z") + h * 3_600_000).unwrap()].clone();
     // One response per hour 00..04: scores 0, 2, 6 (detractors), 10 (promoter), 3.
     assert_eq!(hour(0), -100.0);
     assert_eq!(hour(3), 100.0);
@@ -195,12 +196,16 @@ fn series_are_the_window_buckets_and_add_up_to_the_window() {
     assert_eq!(r7["axis"]["step_ms"], 6 * 3_600_000);
     let eu = figure(&r7, "region", "eu");
     let revenue = &eu["figures"]["revenue"];
-    let sum: f64 = revenue["spark"].as_array().unwrap().iter().filter_map(|v| v.as_f64()).sum();
-    assert_eq!(sum, 1150.5);
+    let spark: Vec<f64> = revenue["spark"].as_array().unwrap().iter().filter_map(|v| v.as_f64()).collect();
+    // 700 at 05:00 and 450.5 at 07:10 fall in the 00:00 and 06:00 points (3 significant digits).
+    assert_eq!(spark[spark.len() - 2..], [700.0, 451.0]);
+    assert!(spark[..spark.len() - 2].iter().all(|v| *v == 0.0));
     assert_eq!(revenue["value"], 1150.5);
     let id = r.engine.catalog.find("region", "eu").unwrap();
     let spec = &r.engine.settings.windows[1];
     let grouped = series::grouped(&r.engine.view, id, 1, spec, r.engine.view.clock(), 30);
+    let exact: f64 = series::values(&grouped, SegmentMetric::Revenue, None).unwrap().into_iter().flatten().sum();
+    assert_eq!(exact, 1150.5);
     let active: f64 =
         series::values(&grouped, SegmentMetric::ActiveCustomers, None).unwrap().into_iter().flatten().sum();
     assert_eq!(Some(active), eu["figures"]["active_customers"]["value"].as_f64());
@@ -213,7 +218,10 @@ fn rule_states_mark_the_figures_they_judge() {
     let doc = api::segments(&src, &Query { window: Some("24h".into()), ..Query::default() }).unwrap();
     let pro = figure(&doc, "plan", "pro");
     assert_eq!(pro["firing"], serde_json::json!(["low-nps"]));
-    assert_eq!(pro["figures"]["nps_score"]["rules"], serde_json::json!([{ "rule": "low-nps", "window": "24h", "state": "firing" }]));
+    assert_eq!(
+        pro["figures"]["nps_score"]["rules"],
+        serde_json::json!([{ "rule": "low-nps", "window": "24h", "state": "firing" }])
+    );
     let free = figure(&doc, "plan", "free");
     assert_eq!(free["figures"]["nps_score"]["rules"][0]["state"], "ok");
     assert_eq!(free["firing"], serde_json::json!([]));

@@ -121,7 +121,13 @@ impl EngineView {
     /// Read-only, for the status page: one segment's window `window` at clock `at` bucket by
     /// bucket (`n` buckets, oldest first), merged over partitions, and the live count at the
     /// window's start.
-    pub fn bucket_series(&self, segment: SegmentId, window: usize, n: usize, at: Millis) -> (i64, Vec<BucketAggregate>) {
+    pub fn bucket_series(
+        &self,
+        segment: SegmentId,
+        window: usize,
+        n: usize,
+        at: Millis,
+    ) -> (i64, Vec<BucketAggregate>) {
         let mut buckets = vec![BucketAggregate::default(); n];
         let mut live = 0;
         self.each(|v| {

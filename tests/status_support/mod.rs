@@ -24,8 +24,32 @@ pub fn http(method: &str, host: &str, path: &str, body: Option<&Value>) -> std::
     request += "\r\n";
     stream.write_all(request.as_bytes())?;
     stream.write_all(payload.as_bytes())?;
+    // Read until the body is complete: some servers keep the connection open regardless.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let mut buf = [0u8; 65536];
+    loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+            let body = &raw[split + 4..];
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            let done = match length {
+                Some(n) => body.len() >= n,
+                None if head.contains("transfer-encoding: chunked") => body.ends_with(b"0\r\n\r\n"),
+                None => false,
+            };
+            if done {
+                break;
+            }
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no header end"))?;
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| bad("no status"))?;
@@ -56,10 +80,12 @@ fn dechunk(mut data: &[u8]) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// A `GET` against the service: (status, body text).
+/// A `GET` against the service: (status, body text), or (0, "") while it does not answer.
 pub fn get_text(addr: &str, path: &str) -> (u16, String) {
-    let (status, body) = http("GET", addr, path, None).expect("http get");
-    (status, String::from_utf8_lossy(&body).into_owned())
+    match http("GET", addr, path, None) {
+        Ok((status, body)) => (status, String::from_utf8_lossy(&body).into_owned()),
+        Err(_) => (0, String::new()),
+    }
 }
 
 /// chromedriver on a free port; killed on drop.
@@ -71,9 +97,8 @@ pub struct Driver {
 impl Driver {
     pub fn start() -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let binary = which("chromedriver").expect(
-            "chromedriver is not installed: run scripts/install-test-deps.sh (Debian chromium-driver)",
-        );
+        let binary = which("chromedriver")
+            .expect("chromedriver is not installed: run scripts/install-test-deps.sh (Debian chromium-driver)");
         let log = std::env::temp_dir().join(format!("cxpulse-chromedriver-{port}.log"));
         let child = Command::new(binary)
             .arg(format!("--port={port}"))

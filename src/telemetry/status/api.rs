@@ -234,9 +234,9 @@ fn overview_metrics(names: Option<&[String]>) -> Result<Vec<SegmentMetric>, ApiE
 
 fn spark(series: &GroupedSeries, metric: SegmentMetric, label: Option<&str>, digits: i32) -> Value {
     match series::values(series, metric, label) {
-        Some(values) => {
-            Value::Array(values.into_iter().map(|v| v.map_or(Value::Null, |v| number(round_significant(v, digits)))).collect())
-        }
+        Some(values) => Value::Array(
+            values.into_iter().map(|v| v.map_or(Value::Null, |v| number(round_significant(v, digits)))).collect(),
+        ),
         None => Value::Null,
     }
 }
@@ -316,10 +316,9 @@ pub fn segments(src: &dyn StatusSource, q: &Query) -> Result<Value, ApiError> {
 pub fn segment(src: &dyn StatusSource, dimension: &str, segment: &str, q: &Query) -> Result<Value, ApiError> {
     let engine = src.engine();
     let settings = &engine.settings;
-    let id = engine
-        .catalog
-        .find(dimension, segment)
-        .ok_or_else(|| ApiError::UnknownSegment(dimension.chars().take(64).collect(), segment.chars().take(64).collect()))?;
+    let id = engine.catalog.find(dimension, segment).ok_or_else(|| {
+        ApiError::UnknownSegment(dimension.chars().take(64).collect(), segment.chars().take(64).collect())
+    })?;
     let w = window_index(settings, q.window.as_deref())?;
     let spec = &settings.windows[w];
     let points = q.points.unwrap_or(SEGMENT_POINTS);
@@ -416,7 +415,7 @@ fn family_value(f: &MetricFamily, m: &prometheus::proto::Metric) -> Option<f64> 
 }
 
 fn labels(m: &prometheus::proto::Metric) -> Map<String, Value> {
-    m.get_label().iter().map(|l| (l.get_name().to_string(), Value::String(l.get_value().to_string()))).collect()
+    m.get_label().iter().map(|l| (l.name().to_string(), Value::String(l.value().to_string()))).collect()
 }
 
 /// `GET /api/v1/health`: readiness and its reason, events per second, consumer lag per
@@ -431,7 +430,7 @@ pub fn health(src: &dyn StatusSource) -> Value {
     let mut events = Map::new();
     let mut rate = Value::Null;
     for f in &families {
-        let name = f.get_name();
+        let name = f.name();
         for m in f.get_metric() {
             let Some(value) = family_value(f, m) else { continue };
             let labels = labels(m);

@@ -31,10 +31,7 @@ pub fn routes(source: Source) -> Router {
 }
 
 async fn index() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-        page::live_page(),
-    )
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], page::live_page())
         .into_response()
 }
 

@@ -90,17 +90,31 @@ pub fn has_bucket_series(metric: SegmentMetric) -> bool {
     use SegmentMetric::*;
     #[allow(unreachable_patterns)]
     match metric {
-        SurveyResponses | NpsScore | CsatRatio | CesAverage | Interactions | ActiveCustomers | Revenue
-        | AverageOrderValue | SessionSecondsAverage | ResolutionSecondsAverage | FirstResponseSecondsAverage
-        | ChurnedCustomers | ChurnRatio | ReengagementMessages | ReactivationRatio | ReengagementLift => true,
+        SurveyResponses
+        | NpsScore
+        | CsatRatio
+        | CesAverage
+        | Interactions
+        | ActiveCustomers
+        | Revenue
+        | AverageOrderValue
+        | SessionSecondsAverage
+        | ResolutionSecondsAverage
+        | FirstResponseSecondsAverage
+        | ChurnedCustomers
+        | ChurnRatio
+        | ReengagementMessages
+        | ReactivationRatio
+        | ReengagementLift => true,
         _ => false,
     }
 }
 
 /// Each group's value of `metric` (`None` where its denominator is 0).
 pub fn values(series: &GroupedSeries, metric: SegmentMetric, label: Option<&str>) -> Option<Vec<Option<f64>>> {
-    has_bucket_series(metric)
-        .then(|| series.groups.iter().map(|f| f.read(metric, label).map(|r| r.value).filter(|v| v.is_finite())).collect())
+    has_bucket_series(metric).then(|| {
+        series.groups.iter().map(|f| f.read(metric, label).map(|r| r.value).filter(|v| v.is_finite())).collect()
+    })
 }
 
 /// Rounds to `digits` significant digits (sparklines need no more, and the page stays small).

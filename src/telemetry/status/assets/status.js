@@ -120,7 +120,7 @@
 
   // A line chart over the window's buckets, with rule thresholds (dashed) and clear levels (dotted).
   function lineChart(name, values, starts, stepMs, rules, windowValue) {
-    var W = 560, H = 190, L = 46, R = 10, T = 10, B = 22;
+    var W = 560, H = 190, L = 58, R = 10, T = 10, B = 22;
     var lo = Infinity, hi = -Infinity;
     values.forEach(function (v) { if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); } });
     rules.forEach(function (r) { [r.threshold, r.clear].forEach(function (v) { if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }); });
@@ -141,7 +141,8 @@
       var i = Math.round(t * (n - 1) / Math.max(1, ticks - 1));
       var d = new Date(starts[i]);
       var label = stepMs >= 86400000 ? d.toISOString().slice(5, 10) : d.toISOString().slice(5, 16).replace('T', ' ');
-      s += '<text x="' + X(i).toFixed(1) + '" y="' + (H - 6) + '" text-anchor="middle">' + label + '</text>';
+      var anchor = ticks > 1 && t === ticks - 1 ? 'end' : (ticks > 1 && t === 0 ? 'start' : 'middle');
+      s += '<text x="' + X(i).toFixed(1) + '" y="' + (H - 6) + '" text-anchor="' + anchor + '">' + label + '</text>';
     }
     rules.forEach(function (r) {
       if (r.threshold === null) return;
@@ -236,7 +237,7 @@
       '<div class="legend"><span><i style="background:var(--bad-bg);border:1px solid var(--bad)"></i>rule firing</span>' +
       '<span><i style="background:#fff;border-left:3px solid #b9e2c7"></i>rule ok</span>' +
       '<span><i class="s-active"></i>active <i class="s-inactive"></i>inactive <i class="s-churned"></i>churned</span>' +
-      '<span>sparklines: ' + esc(stepLabel(doc.axis.step_ms)) + ' per point</span>' +
+      '<span>sparklines: one point per ' + esc(stepLabel(doc.axis.step_ms)) + '</span>' +
       '<span>at ' + esc(doc.at ? when(doc.at_ms) : 'no events yet') + '</span></div></div>';
     if (!doc.dimensions.length) return html + '<div class="card empty">No segments yet: figures appear with the first events.</div>';
     doc.dimensions.forEach(function (dim) {
