@@ -262,6 +262,16 @@ below = 5.0
     let clv = out.all("customer_lifetime_value", "30d", "").unwrap();
     assert!((clv - 15.0).abs() < 1e-9, "{clv}");
     assert!(fired.contains(&"clv".to_string()), "{fired:?}");
-    assert!(!fired.contains(&"frequency".to_string()), "1 purchase per active customer");
-    assert!(!fired.contains(&"arpu".to_string()), "12 per active customer");
+    // Before c9's purchase the ten quiet customers count as active with nothing bought; after it,
+    // one purchase of 12 per active customer: both rules fire, then resolve.
+    for rule in ["frequency", "arpu"] {
+        let states: Vec<_> = threshold_alerts(&out)
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .map(|a| a["state"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(states, ["firing", "resolved"], "{rule}");
+    }
+    assert_eq!(out.all("purchases_per_customer", "30d", ""), Some(1.0));
+    assert_eq!(out.all("revenue_per_customer", "30d", ""), Some(12.0));
 }
