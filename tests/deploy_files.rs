@@ -35,6 +35,10 @@ const WINDOWED: &[&str] = &[
     "cxpulse_reengagement_messages",
     "cxpulse_reactivation_ratio",
     "cxpulse_reengagement_lift",
+    "cxpulse_retention_ratio",
+    "cxpulse_revenue_per_customer",
+    "cxpulse_purchases_per_customer",
+    "cxpulse_customer_lifetime_value",
 ];
 
 fn cxpulse() -> &'static str {
@@ -161,6 +165,11 @@ fn dashboard_shows_the_segment_figures_and_the_pipeline() {
         "cxpulse_resolution_seconds_average",
         "cxpulse_reengagement_lift",
         "cxpulse_customers",
+        "cxpulse_retention_ratio",
+        "cxpulse_revenue_per_customer",
+        "cxpulse_purchases_per_customer",
+        "cxpulse_customer_lifetime_value",
+        "cxpulse_lifetime_revenue_average",
         // pipeline
         "cxpulse_events_total",
         "cxpulse_consumer_lag",

@@ -1,6 +1,7 @@
-//! Property test: the engine's incremental transition figures (churn ratio, churned customers,
-//! active customers, reactivation ratio, customers by state) equal a naive model that replays each
-//! customer's history by brute force — including plan changes, cancellations and returns.
+//! Property test: the engine's incremental transition figures (churn ratio, retention ratio,
+//! churned customers, active customers, reactivation ratio per inactive transition, customers by
+//! state, lifetime revenue average) equal a naive model that replays each customer's history by
+//! brute force — including plan changes, cancellations, returns and purchases.
 
 use std::collections::BTreeMap;
 
@@ -24,16 +25,13 @@ struct Step {
     gap_ms: i64,
     what: u8,
     plan: Option<usize>,
+    cents: u32,
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let gap = prop_oneof![4 => 1..6 * 3_600_000i64, 1 => DAY..8 * DAY];
-    (0..5usize, gap, 0..10u8, prop::option::weighted(0.2, 0..2usize)).prop_map(|(customer, gap_ms, what, plan)| Step {
-        customer,
-        gap_ms,
-        what,
-        plan,
-    })
+    (0..5usize, gap, 0..10u8, prop::option::weighted(0.2, 0..2usize), 0..100_000u32)
+        .prop_map(|(customer, gap_ms, what, plan, cents)| Step { customer, gap_ms, what, plan, cents })
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -50,9 +48,19 @@ struct Naive {
     state: State,
     plan: Option<usize>,
     live_changes: Vec<(i64, i64)>,
-    inactive_at: Option<i64>,
-    reactivated: bool,
+    /// Index into `Model::inactives` of the latest inactive transition not yet followed.
+    pending: Option<usize>,
     holdout: bool,
+    first_seen: i64,
+    lifetime_revenue: f64,
+}
+
+/// One inactive transition: time, plan at that time, group, followed by a reactivation yet.
+struct Inactive {
+    at: i64,
+    plan: Option<usize>,
+    holdout: bool,
+    reactivated: bool,
 }
 
 #[derive(Default)]
@@ -60,6 +68,7 @@ struct Model {
     customers: Vec<Naive>,
     /// (time, plan at the time) of every churn transition.
     churns: Vec<(i64, Option<usize>)>,
+    inactives: Vec<Inactive>,
 }
 
 impl Model {
@@ -84,8 +93,8 @@ impl Model {
             let c = &mut self.customers[i];
             if c.state == State::Active {
                 c.state = State::Inactive;
-                c.inactive_at = Some(at);
-                c.reactivated = false;
+                c.pending = Some(self.inactives.len());
+                self.inactives.push(Inactive { at, plan: c.plan, holdout: c.holdout, reactivated: false });
             } else {
                 c.state = State::Churned;
                 c.live_changes.push((at, -1));
@@ -94,7 +103,7 @@ impl Model {
         }
     }
 
-    fn apply(&mut self, id: &str, ts: i64, what: u8, plan: Option<usize>) {
+    fn apply(&mut self, id: &str, ts: i64, what: u8, plan: Option<usize>, amount: f64) {
         self.run_due(ts);
         let i = match self.customers.iter().position(|c| c.id == id) {
             Some(i) => i,
@@ -105,9 +114,10 @@ impl Model {
                     state: State::Active,
                     plan: None,
                     live_changes: vec![(ts, 1)],
-                    inactive_at: None,
-                    reactivated: false,
+                    pending: None,
                     holdout: is_holdout("cxpulse", id, 50.0),
+                    first_seen: ts,
+                    lifetime_revenue: 0.0,
                 });
                 self.customers.len() - 1
             }
@@ -122,10 +132,13 @@ impl Model {
                     if c.state == State::Churned {
                         c.live_changes.push((ts, 1));
                     }
-                    if c.inactive_at.is_some() {
-                        c.reactivated = true;
+                    if let Some(i) = c.pending.take() {
+                        self.inactives[i].reactivated = true;
                     }
                     c.state = State::Active;
+                }
+                if what == 2 {
+                    c.lifetime_revenue += amount;
                 }
                 c.last_activity = Some(c.last_activity.map_or(ts, |t| t.max(ts)));
             }
@@ -153,8 +166,9 @@ fn kind(what: u8) -> Kind {
     }
 }
 
-fn event(id: &str, ts: i64, what: u8, plan: Option<usize>) -> Event {
+fn event(id: &str, ts: i64, what: u8, plan: Option<usize>, amount: f64) -> Event {
     let interaction = match kind(what) {
+        Kind::Activity if what == 2 => Interaction::Purchase { amount },
         Kind::Activity => Interaction::Login,
         Kind::Cancel => Interaction::Cancellation,
         Kind::Agent => Interaction::SupportFirstResponse { ticket_id: "t".into() },
@@ -185,8 +199,9 @@ proptest! {
         for s in &steps {
             ts += s.gap_ms;
             let id = format!("c{}", s.customer);
-            partition.apply(&event(&id, ts, s.what, s.plan), &mut effects, &mut NoBoundaries);
-            model.apply(&id, ts, s.what, s.plan);
+            let amount = f64::from(s.cents) / 100.0;
+            partition.apply(&event(&id, ts, s.what, s.plan, amount), &mut effects, &mut NoBoundaries);
+            model.apply(&id, ts, s.what, s.plan, amount);
         }
         let clock = partition.clock();
         let mut segments: BTreeMap<String, Option<usize>> = BTreeMap::new();
@@ -201,6 +216,10 @@ proptest! {
             for (n, state) in [State::Active, State::Inactive, State::Churned].into_iter().enumerate() {
                 prop_assert_eq!(by_state[n], members.iter().filter(|c| c.state == state).count() as i64, "{} {:?}", key, state);
             }
+            let (lifetime, count) = engine.view.lifetime_revenue(id);
+            prop_assert_eq!(count, members.len() as i64, "{}", key);
+            let naive_lifetime: f64 = members.iter().map(|c| c.lifetime_revenue).sum();
+            prop_assert!((lifetime - naive_lifetime).abs() <= 1e-6 * naive_lifetime.max(1.0), "{key}: lifetime revenue {lifetime} vs {naive_lifetime}");
             for (w, window) in engine.settings.windows.iter().enumerate() {
                 let k_now = clock.div_euclid(window.bucket_ms);
                 let n = window.size_ms / window.bucket_ms;
@@ -211,12 +230,20 @@ proptest! {
                 let churned = model.churns.iter().filter(|(t, p)| inside(*t) && member(*p)).count() as i64;
                 let live: i64 = members.iter().map(|c| c.live_changes.iter().filter(|(t, _)| *t < start).map(|(_, d)| d).sum::<i64>()).sum();
                 let ctx = format!("{key} window {}", window.name);
+                // Retained: live now, first seen before S, and its live changes in [S, C] sum to 0.
+                let kept = members
+                    .iter()
+                    .filter(|c| c.state != State::Churned && c.first_seen < start)
+                    .filter(|c| c.live_changes.iter().filter(|(t, _)| *t >= start).map(|(_, d)| d).sum::<i64>() == 0)
+                    .count() as i64;
+                prop_assert_eq!(read(SegmentMetric::RetentionRatio, None), (live > 0).then(|| kept as f64 / live as f64), "{} retention", ctx);
                 prop_assert_eq!(read(SegmentMetric::ChurnedCustomers, None), Some(churned as f64), "{}", ctx);
                 prop_assert_eq!(read(SegmentMetric::ChurnRatio, None), (live > 0).then(|| churned as f64 / live as f64), "{}", ctx);
                 let active = members.iter().filter(|c| c.last_activity.is_some_and(inside)).count();
                 prop_assert_eq!(read(SegmentMetric::ActiveCustomers, None), Some(active as f64), "{}", ctx);
                 for (group, holdout) in [("treatment", false), ("holdout", true)] {
-                    let cohort: Vec<_> = members.iter().filter(|c| c.holdout == holdout && c.inactive_at.is_some_and(inside)).collect();
+                    // Each inactive transition in the window, in the plan of its moment.
+                    let cohort: Vec<_> = model.inactives.iter().filter(|i| i.holdout == holdout && inside(i.at) && member(i.plan)).collect();
                     let back = cohort.iter().filter(|c| c.reactivated).count();
                     let expected = (!cohort.is_empty()).then(|| back as f64 / cohort.len() as f64);
                     prop_assert_eq!(read(SegmentMetric::ReactivationRatio, Some(group)), expected, "{} {}", ctx, group);

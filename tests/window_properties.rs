@@ -1,5 +1,6 @@
-//! Property tests: the incremental bucket rings equal a naive recomputation over the same events,
-//! and processing order within a bucket does not change any figure.
+//! Property tests: the incremental bucket rings equal a naive recomputation over the same events
+//! (the confidence intervals from sums of squares included), and processing order within a bucket
+//! does not change any figure.
 
 use std::collections::BTreeMap;
 
@@ -73,17 +74,47 @@ fn figures(events: &[Event]) -> (BTreeMap<String, f64>, i64) {
                 for label in labels {
                     // Rules merge only the metric's own fields; that must read the same.
                     assert_eq!(only.read(metric, label), f.read(metric, label), "{metric:?} {label:?}");
+                    let key =
+                        format!("{}/{dimension}/{segment}/{}/{}", metric.name(), window.name, label.unwrap_or(""));
                     if let Some(r) = f.read(metric, label) {
-                        out.insert(
-                            format!("{}/{dimension}/{segment}/{}/{}", metric.name(), window.name, label.unwrap_or("")),
-                            r.value,
-                        );
+                        out.insert(key.clone(), r.value);
+                    }
+                    assert_eq!(only.interval(metric, label, Z), f.interval(metric, label, Z), "{metric:?} {label:?}");
+                    if let Some(i) = f.interval(metric, label, Z) {
+                        out.insert(format!("{key}/lower"), i.lower);
+                        out.insert(format!("{key}/upper"), i.upper);
                     }
                 }
             }
         }
     }
     (out, clock)
+}
+
+/// z of a 95% interval.
+const Z: f64 = 1.959_963_984_540_054;
+
+/// A naive two-pass `mean ± z·s/√n` (none below 2 values).
+fn mean_interval(values: &[f64]) -> Option<(f64, f64)> {
+    if values.len() < 2 {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let s = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    Some((mean - Z * s / n.sqrt(), mean + Z * s / n.sqrt()))
+}
+
+/// Wilson score interval, written out from its textbook form.
+fn wilson(x: f64, n: f64) -> (f64, f64) {
+    let p = x / n;
+    let centre = p + Z * Z / (2.0 * n);
+    let spread = Z * (p * (1.0 - p) / n + Z * Z / (4.0 * n * n)).sqrt();
+    ((centre - spread) / (1.0 + Z * Z / n), (centre + spread) / (1.0 + Z * Z / n))
+}
+
+fn bound_close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0)
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -127,6 +158,28 @@ fn naive(events: &[Event], clock: i64) -> BTreeMap<String, f64> {
             if purchases > 0.0 {
                 out.insert(key("average_order_value", ""), revenue / purchases);
             }
+            let amounts: Vec<f64> = chosen
+                .iter()
+                .filter_map(|e| match e.payload {
+                    Payload::Interaction(Interaction::Purchase { amount }) => Some(amount),
+                    _ => None,
+                })
+                .collect();
+            let durations: Vec<f64> = chosen
+                .iter()
+                .filter_map(|e| match e.payload {
+                    Payload::Interaction(Interaction::Session { duration_seconds }) => Some(duration_seconds),
+                    _ => None,
+                })
+                .collect();
+            let mut bounds = |name: &str, b: Option<(f64, f64)>| {
+                if let Some((lower, upper)) = b {
+                    out.insert(format!("{}/lower", key(name, "")), lower);
+                    out.insert(format!("{}/upper", key(name, "")), upper);
+                }
+            };
+            bounds("average_order_value", mean_interval(&amounts));
+            bounds("session_seconds_average", mean_interval(&durations));
             let scores = |s: Survey| -> Vec<f64> {
                 chosen
                     .iter()
@@ -139,20 +192,32 @@ fn naive(events: &[Event], clock: i64) -> BTreeMap<String, f64> {
             let nps = scores(Survey::Nps);
             out.insert(key("survey_responses", "nps"), nps.len() as f64);
             if !nps.is_empty() {
+                let n = nps.len() as f64;
                 let promoters = nps.iter().filter(|s| **s >= 9.0).count() as f64;
                 let detractors = nps.iter().filter(|s| **s <= 6.0).count() as f64;
-                out.insert(key("nps_score", ""), 100.0 * (promoters - detractors) / nps.len() as f64);
+                out.insert(key("nps_score", ""), 100.0 * (promoters - detractors) / n);
+                if nps.len() >= 2 {
+                    let (p, d) = (promoters / n, detractors / n);
+                    let half = Z * ((p + d - (p - d).powi(2)) / n).sqrt();
+                    out.insert(format!("{}/lower", key("nps_score", "")), (100.0 * (p - d - half)).max(-100.0));
+                    out.insert(format!("{}/upper", key("nps_score", "")), (100.0 * (p - d + half)).min(100.0));
+                }
             }
             let csat = scores(Survey::Csat);
             if !csat.is_empty() {
-                out.insert(
-                    key("csat_ratio", ""),
-                    csat.iter().filter(|s| **s >= 4.0).count() as f64 / csat.len() as f64,
-                );
+                let good = csat.iter().filter(|s| **s >= 4.0).count() as f64;
+                out.insert(key("csat_ratio", ""), good / csat.len() as f64);
+                let (lower, upper) = wilson(good, csat.len() as f64);
+                out.insert(format!("{}/lower", key("csat_ratio", "")), lower);
+                out.insert(format!("{}/upper", key("csat_ratio", "")), upper);
             }
             let ces = scores(Survey::Ces);
             if !ces.is_empty() {
                 out.insert(key("ces_average", ""), ces.iter().sum::<f64>() / ces.len() as f64);
+            }
+            if let Some((lower, upper)) = mean_interval(&ces) {
+                out.insert(format!("{}/lower", key("ces_average", "")), lower);
+                out.insert(format!("{}/upper", key("ces_average", "")), upper);
             }
             // Active customers: last activity (max ts over the customer's events) inside the window.
             let mut last: BTreeMap<&str, (i64, bool)> = BTreeMap::new();
@@ -182,7 +247,10 @@ proptest! {
         let (engine, clock) = figures(&events);
         for (key, expected) in naive(&events, clock) {
             let got = engine.get(&key).copied();
-            prop_assert!(got.is_some_and(|g| close(g, expected)), "{key}: engine {got:?}, naive {expected}");
+            // A standard deviation from sums of squares is exact but for rounding that grows as the
+            // spread shrinks against the values: bounds agree to 1e-6 of their size.
+            let ok = |g: f64| if key.ends_with("/lower") || key.ends_with("/upper") { bound_close(g, expected) } else { close(g, expected) };
+            prop_assert!(got.is_some_and(ok), "{key}: engine {got:?}, naive {expected}");
         }
     }
 

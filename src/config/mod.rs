@@ -266,6 +266,9 @@ pub struct RuleConfig {
     /// Fewer samples (responses, or the ratio's denominator) than this: no data.
     #[serde(default)]
     pub min_samples: u64,
+    /// Judge a bound of the value's two-sided interval at this level (between 0.5 and 0.999)
+    /// instead of the value: the lower bound for `above`, the upper for `below` (SPEC §5).
+    pub confidence: Option<f64>,
 }
 
 impl Config {

@@ -155,6 +155,22 @@ fn rules(c: &Config, p: &mut Vec<String>) {
             p.push(format!("{at}: `segment` needs a `dimension`"));
         }
         threshold(r, &at, p);
+        confidence(r, &at, p);
+    }
+}
+
+/// `confidence` lies strictly between 0.5 and 0.999, on a metric with an interval (SPEC §5).
+fn confidence(r: &super::RuleConfig, at: &str, p: &mut Vec<String>) {
+    let Some(level) = r.confidence else { return };
+    if !(level > 0.5 && level < 0.999) {
+        p.push(format!("{at}: `confidence` ({level}) must lie between 0.5 and 0.999 (exclusive)"));
+    }
+    if let Some(m) = SegmentMetric::from_name(&r.metric).filter(|m| !m.has_interval()) {
+        p.push(format!(
+            "{at}: metric `{}` has no interval, so `confidence` cannot apply (it can on: {})",
+            m.name(),
+            SegmentMetric::ALL.iter().filter(|m| m.has_interval()).map(|m| m.name()).collect::<Vec<_>>().join(", ")
+        ));
     }
 }
 

@@ -1,6 +1,11 @@
 //! Segment threshold rules (SPEC §5): evaluated at each bucket boundary of the rule's window and at
 //! the end of a replay; each (rule, segment) fires once when its condition starts holding and
 //! resolves once when the value crosses `clear`. Too few samples is "no data": no change.
+//!
+//! With `confidence` the rule judges a bound of the value's interval instead of the value: the
+//! lower bound for `above`, the upper bound for `below`, both for firing and for resolving. An
+//! interval always contains its value (`window::interval`), so such a rule fires only where the
+//! plain rule with the same threshold holds too; no interval (too thin data) is no data.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,7 +100,14 @@ impl RuleEvaluator {
             return;
         }
         let firing = self.states.get(&(index, segment)).copied().unwrap_or(false);
-        let v = reading.value;
+        let bound = match rule.confidence {
+            None => None,
+            Some(c) => {
+                let Some(interval) = figures.interval(rule.metric, rule.label.as_deref(), c.z) else { return };
+                Some(if rule.above { interval.lower.min(reading.value) } else { interval.upper.max(reading.value) })
+            }
+        };
+        let v = bound.unwrap_or(reading.value);
         let next = if firing {
             // Resolve only once the value has crossed back past `clear`.
             !(if rule.above { v < rule.clear } else { v > rule.clear })
@@ -106,7 +118,8 @@ impl RuleEvaluator {
         };
         self.states.insert((index, segment), next);
         if next != firing {
-            effects.push(Effect::Alert(threshold_alert(rule, dimension, label, v, next, at, &self.settings)));
+            let judged = Judged { value: reading.value, bound, firing: next };
+            effects.push(Effect::Alert(threshold_alert(rule, dimension, label, judged, at, &self.settings)));
         }
     }
 
@@ -127,16 +140,15 @@ impl RuleEvaluator {
     }
 }
 
-fn threshold_alert(
-    rule: &Rule,
-    dimension: &str,
-    segment: &str,
+/// What one evaluation decided: the value, the bound judged (with `confidence`), the new state.
+struct Judged {
     value: f64,
+    bound: Option<f64>,
     firing: bool,
-    at: Millis,
-    settings: &Settings,
-) -> Alert {
-    let state = if firing { "firing" } else { "resolved" };
+}
+
+fn threshold_alert(rule: &Rule, dimension: &str, segment: &str, j: Judged, at: Millis, settings: &Settings) -> Alert {
+    let state = if j.firing { "firing" } else { "resolved" };
     let number = |v: f64| Number::from_f64(v).map_or(Value::Null, Value::Number);
     let mut f = Map::new();
     f.insert("rule".into(), Value::String(rule.name.clone()));
@@ -144,9 +156,13 @@ fn threshold_alert(
     f.insert("dimension".into(), Value::String(dimension.into()));
     f.insert("segment".into(), Value::String(segment.into()));
     f.insert("window".into(), Value::String(settings.windows[rule.window].name.clone()));
-    f.insert("value".into(), number(value));
+    f.insert("value".into(), number(j.value));
     f.insert("threshold".into(), number(rule.threshold));
     f.insert("state".into(), Value::String(state.into()));
+    if let (Some(c), Some(bound)) = (rule.confidence, j.bound) {
+        f.insert("confidence".into(), number(c.level));
+        f.insert("bound".into(), number(bound));
+    }
     Alert::new(AlertKind::SegmentThreshold, at, format!("{dimension}/{segment}"), &[&rule.name, state], f)
 }
 

@@ -1,5 +1,11 @@
 //! Customer transitions (SPEC §3, §5): inactive, churned, reactivated — each one updates the
 //! segment figures it belongs to and produces its alert (and, for inactivity, the message).
+//!
+//! Reactivation ratio (SPEC §4): every inactive transition counts once, in the bucket of its time
+//! and the segments of that moment, like any other transition. Between two inactive transitions
+//! of a customer there is always a reactivation, so only the latest one can still be waiting for
+//! it: the customer keeps its time (and its segments, should they change meanwhile), and the
+//! next reactivation marks that transition, where it was counted, as followed.
 
 use serde_json::{Map, Value};
 
@@ -8,7 +14,8 @@ use crate::alert::{Alert, AlertKind, Effect, ReengagementMessage};
 use crate::engine::context::PartitionContext;
 use crate::event::time::format_rfc3339;
 use crate::event::Millis;
-use crate::state::customer::{Customer, CustomerState, NEVER};
+use crate::state::catalog::ALL;
+use crate::state::customer::{Customer, CustomerState, NEVER, NO_SEGMENT};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChurnReason {
@@ -44,16 +51,9 @@ impl PartitionContext {
     pub fn go_inactive(&self, id: &str, customer: &mut Customer, at: Millis, effects: &mut Vec<Effect>) {
         set_state(self, customer, CustomerState::Inactive);
         let g = customer.group_index();
-        if customer.inactive_at != NEVER {
-            // The reactivation ratio counts a customer once, at its latest inactive transition.
-            let back = i64::from(customer.reactivated_since);
-            self.update_member(customer, customer.inactive_at, |a| {
-                a.inactive[g] -= 1;
-                a.reactivated[g] -= back;
-            });
-        }
         customer.inactive_at = at;
         customer.reactivated_since = false;
+        customer.inactive_segments = None;
         self.update_member(customer, at, |a| a.inactive[g] += 1);
 
         let mut fields = customer_fields(self, id, customer);
@@ -80,6 +80,8 @@ impl PartitionContext {
 
     /// → churned at `at`, by inactivity or cancellation.
     pub fn churn(&self, id: &str, customer: &mut Customer, at: Millis, reason: ChurnReason, effects: &mut Vec<Effect>) {
+        // Not live from now on: out of the retention numerator, its whole history with it.
+        self.keep_history(customer, -1);
         set_state(self, customer, CustomerState::Churned);
         self.update_member(customer, at, |a| a.churned += 1);
         self.live_change(customer, at, -1);
@@ -94,15 +96,30 @@ impl PartitionContext {
         set_state(self, customer, CustomerState::Active);
         if previous == CustomerState::Churned {
             self.live_change(customer, at, 1);
+            self.keep_history(customer, 1);
         }
         if customer.inactive_at != NEVER && !customer.reactivated_since {
-            customer.reactivated_since = true;
-            let g = customer.group_index();
-            self.update_member(customer, customer.inactive_at, |a| a.reactivated[g] += 1);
+            self.mark_reactivated(customer);
         }
         let mut fields = customer_fields(self, id, customer);
         fields.insert("previous_state".into(), Value::String(previous.label().into()));
         fields.insert("group".into(), Value::String(customer.group_label().into()));
         effects.push(Effect::Alert(Alert::new(AlertKind::CustomerReactivated, at, id.to_string(), &[], fields)));
+    }
+
+    /// The latest inactive transition has been followed by a reactivation: count it where and
+    /// when the transition was counted. A transition older than every window is left alone.
+    fn mark_reactivated(&self, customer: &mut Customer) {
+        customer.reactivated_since = true;
+        let segments = customer.inactive_segments.take();
+        let at = customer.inactive_at;
+        if at <= self.view.clock().saturating_sub(self.settings.horizon_ms()) {
+            return;
+        }
+        let g = customer.group_index();
+        let then = segments.as_deref().unwrap_or(&customer.segments);
+        for segment in std::iter::once(ALL).chain(then.iter().copied().filter(|s| *s != NO_SEGMENT)) {
+            self.update(segment, at, |a| a.reactivated[g] += 1);
+        }
     }
 }

@@ -52,32 +52,59 @@ impl PartitionContext {
     }
 
     /// Adds (`sign` 1) or removes (-1) everything a customer's current state contributes to a
-    /// segment, so a change of membership moves it whole.
+    /// segment, so a change of membership moves it whole. Counts of events and transitions
+    /// (inactive transitions and their reactivations included) stay where they happened.
     pub fn contribute(&self, segment: SegmentId, customer: &mut Customer, sign: i64, clock: Millis) {
         customer.prune_live_changes(clock.saturating_sub(self.settings.horizon_ms()));
         let state = customer.state.index();
-        self.partial(segment, |p| p.by_state[state] += sign);
+        let lifetime = customer.lifetime_revenue;
+        self.partial(segment, |p| {
+            p.by_state[state] += sign;
+            p.lifetime_revenue += sign as f64 * lifetime;
+        });
         if customer.last_activity != NEVER {
             self.update(segment, customer.last_activity, |a| a.active += sign);
         }
-        self.update(segment, customer.first_seen, |a| a.live_delta += sign);
+        self.add_live_history(segment, customer, sign, sign * customer.live());
+    }
+
+    /// Adds the customer's changes of the live count (first seen +1, then churns -1 and returns
+    /// +1) to `segment`, times `live` to the churn-ratio denominator and times `kept` to the
+    /// retention numerator. Changes older than every window are implied by the current state
+    /// and go to the rings' base.
+    ///
+    /// The retention numerator holds the history of customers not churned now, and only theirs:
+    /// summed before S it counts the customers live both just before S and now (their changes in
+    /// [S, C] sum to 0). A churn removes the customer's history from it, a return adds it back.
+    fn add_live_history(&self, segment: SegmentId, customer: &Customer, live: i64, kept: i64) {
+        if live == 0 && kept == 0 {
+            return;
+        }
+        self.update(segment, customer.first_seen, |a| {
+            a.live_delta += live;
+            a.kept_delta += kept;
+        });
         let mut recent = 0;
         for &(t, delta) in &customer.live_changes {
-            recent += i64::from(delta);
-            self.update(segment, t, |a| a.live_delta += sign * i64::from(delta));
+            let delta = i64::from(delta);
+            recent += delta;
+            self.update(segment, t, |a| {
+                a.live_delta += live * delta;
+                a.kept_delta += kept * delta;
+            });
         }
         // Older churns and returns are implied by the current state.
         let older = customer.live() - 1 - recent;
         if older != 0 {
-            self.partial(segment, |p| p.add_live_base(sign * older));
+            self.partial(segment, |p| p.add_live_base(live * older, kept * older));
         }
-        if customer.inactive_at != NEVER {
-            let g = customer.group_index();
-            let back = i64::from(customer.reactivated_since);
-            self.update(segment, customer.inactive_at, |a| {
-                a.inactive[g] += sign;
-                a.reactivated[g] += sign * back;
-            });
+    }
+
+    /// Adds (1) or removes (-1) the customer's whole live history from the retention numerator of
+    /// every segment it belongs to: on a return from churned, and just before a churn.
+    pub fn keep_history(&self, customer: &Customer, sign: i64) {
+        for segment in customer.member_of() {
+            self.add_live_history(segment, customer, 0, sign);
         }
     }
 
@@ -85,6 +112,32 @@ impl PartitionContext {
     pub fn live_change(&self, customer: &mut Customer, at: Millis, delta: i8) {
         self.update_member(customer, at, |a| a.live_delta += i64::from(delta));
         customer.live_changes.push((at, delta));
+    }
+
+    /// An event older than the customer's first sighting moves its +1 of the live count.
+    pub fn move_first_seen(&self, customer: &mut Customer, ts: Millis) {
+        let kept = customer.live();
+        self.update_member(customer, customer.first_seen, |a| {
+            a.live_delta -= 1;
+            a.kept_delta -= kept;
+        });
+        self.update_member(customer, ts, |a| {
+            a.live_delta += 1;
+            a.kept_delta += kept;
+        });
+        customer.first_seen = ts;
+    }
+
+    /// Called before the customer's segments change: an inactive transition still waiting for
+    /// its reactivation remembers the segments it happened in, while a window can still see it.
+    pub fn before_segments_change(&self, customer: &mut Customer, clock: Millis) {
+        let pending = customer.inactive_at != NEVER && !customer.reactivated_since;
+        if pending
+            && customer.inactive_segments.is_none()
+            && customer.inactive_at > clock.saturating_sub(self.settings.horizon_ms())
+        {
+            customer.inactive_segments = Some(Box::new(customer.segments.clone()));
+        }
     }
 
     fn matches(&self, customer: &Customer, m: &SegmentMatch) -> bool {

@@ -213,10 +213,7 @@ impl Partition {
         let Some(mut customer) = self.customers.get_mut(id) else { return };
         let customer = &mut *customer;
         if ts < customer.first_seen {
-            let first = customer.first_seen;
-            ctx.update_member(customer, first, |a| a.live_delta -= 1);
-            ctx.update_member(customer, ts, |a| a.live_delta += 1);
-            customer.first_seen = ts;
+            ctx.move_first_seen(customer, ts);
         }
         self.apply_segments(event, customer);
         apply_payload(ctx, &mut self.tickets, event, customer, effects);
@@ -236,6 +233,7 @@ impl Partition {
             if old == segment {
                 continue;
             }
+            self.ctx.before_segments_change(customer, self.clock);
             if old != crate::state::customer::NO_SEGMENT {
                 self.ctx.contribute(old, customer, -1, self.clock);
             }
@@ -280,8 +278,14 @@ fn apply_payload(
         }
         _ => None,
     };
+    let purchase = match event.payload {
+        Payload::Interaction(Interaction::Purchase { amount }) => amount,
+        _ => 0.0,
+    };
+    customer.lifetime_revenue += purchase;
     // One pass over the customer's segments, each partial looked up once.
     ctx.with_member_partials(customer, |partial| {
+        partial.lifetime_revenue += purchase;
         if let Some(old) = moved_from {
             partial.update(old, |a| a.active -= 1);
         }
@@ -304,7 +308,10 @@ fn count_event(a: &mut BucketAggregate, payload: &Payload, ticket_seconds: Optio
         Payload::Interaction(interaction) => {
             a.interactions[interaction.kind().index()] += 1;
             match interaction {
-                Interaction::Purchase { amount } => a.revenue += amount,
+                Interaction::Purchase { amount } => {
+                    a.revenue += amount;
+                    a.revenue_sq += amount * amount;
+                }
                 Interaction::Session { duration_seconds } => a.sessions.add(*duration_seconds, 1),
                 _ => {}
             }

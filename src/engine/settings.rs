@@ -38,6 +38,15 @@ pub struct Rule {
     pub threshold: f64,
     pub clear: f64,
     pub min_samples: i64,
+    /// With `confidence`, the rule judges a bound of the interval at that level, with this `z`.
+    pub confidence: Option<Confidence>,
+}
+
+/// A rule's confidence level and its quantile `z = Φ⁻¹((1 + level) / 2)`, computed once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Confidence {
+    pub level: f64,
+    pub z: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +103,10 @@ impl Settings {
                     threshold,
                     clear: r.clear.unwrap_or(threshold),
                     min_samples: i64::try_from(r.min_samples).unwrap_or(i64::MAX),
+                    confidence: match r.confidence {
+                        None => None,
+                        Some(level) => Some(Confidence { level, z: crate::window::interval::z_for(level)? }),
+                    },
                 })
             })
             .collect();

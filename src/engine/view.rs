@@ -142,4 +142,17 @@ impl EngineView {
     pub fn partition_clocks(&self) -> Vec<(i32, Millis)> {
         self.partitions.read().unwrap_or_else(|e| e.into_inner()).iter().map(|(p, v)| (*p, v.clock())).collect()
     }
+
+    /// The summed lifetime revenue of a segment's current members and how many they are, merged
+    /// over partitions.
+    pub fn lifetime_revenue(&self, segment: SegmentId) -> (f64, i64) {
+        let mut total = (0.0, 0);
+        self.each(|v| {
+            if let Some(partial) = v.segments.get(&segment) {
+                total.0 += partial.lifetime_revenue;
+                total.1 += partial.by_state.iter().sum::<i64>();
+            }
+        });
+        total
+    }
 }

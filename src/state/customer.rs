@@ -41,8 +41,14 @@ pub struct Customer {
     pub state: CustomerState,
     /// Time of the latest inactive transition, or `NEVER` (reactivation ratio).
     pub inactive_at: Millis,
-    /// Whether the customer reactivated after `inactive_at`.
+    /// Whether a reactivation has followed the transition at `inactive_at`.
     pub reactivated_since: bool,
+    /// The segments at `inactive_at`, kept only when they changed while that transition still
+    /// waits for its reactivation inside some window (the reactivation counts where the
+    /// transition did). `None` for almost every customer.
+    pub inactive_segments: Option<Box<SmallVec<[SegmentId; 4]>>>,
+    /// Sum of the customer's purchase amounts since first seen (lifetime revenue average).
+    pub lifetime_revenue: f64,
     pub holdout: bool,
     /// Time of the latest re-engagement message, or `NEVER` (cooldown).
     pub last_message_at: Millis,
@@ -63,6 +69,8 @@ impl Customer {
             state: CustomerState::Active,
             inactive_at: NEVER,
             reactivated_since: false,
+            inactive_segments: None,
+            lifetime_revenue: 0.0,
             holdout,
             last_message_at: NEVER,
             filed_bucket: u32::MAX,

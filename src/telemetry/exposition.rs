@@ -86,6 +86,24 @@ pub fn render_segment_metrics(
             );
         }
     }
+    header(
+        &mut out,
+        "cxpulse_lifetime_revenue_average",
+        "Mean over the segment's current members (all states) of each one's purchase amounts since first seen.",
+    );
+    for (id, dimension, segment) in &segments {
+        let (sum, members) = view.lifetime_revenue(*id);
+        // Amounts near f64::MAX can overflow to infinities that cancel when customers move.
+        if members > 0 && !sum.is_nan() {
+            let _ = writeln!(
+                out,
+                "cxpulse_lifetime_revenue_average{{dimension=\"{}\",segment=\"{}\"}} {}",
+                escape(dimension),
+                escape(segment),
+                sample_value(sum / members as f64)
+            );
+        }
+    }
     header(&mut out, "cxpulse_rule_firing", "1 while a threshold rule fires for the segment.");
     for r in rules {
         let _ = writeln!(

@@ -1,24 +1,30 @@
-//! What one time bucket of one segment holds: counts, sums and score histograms, all of which merge
-//! exactly by addition (across buckets, and across partitions).
+//! What one time bucket of one segment holds: counts, sums, sums of squares and score histograms,
+//! all of which merge exactly by addition (across buckets, and across partitions). Sums of squares
+//! give the sample standard deviation of a mean, for confidence bounds (SPEC §5), without keeping
+//! the values themselves.
 
 use super::metric::SegmentMetric;
 use crate::event::{InteractionKind, Survey};
 
-/// Sum and count of durations in seconds, for averages.
+/// Sum, sum of squares and count of durations in seconds, for averages and their intervals.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SumCount {
     pub sum: f64,
+    /// Sum of the squared values (sample standard deviation).
+    pub sum_sq: f64,
     pub count: i64,
 }
 
 impl SumCount {
     pub fn add(&mut self, value: f64, sign: i64) {
         self.sum += value * sign as f64;
+        self.sum_sq += value * value * sign as f64;
         self.count += sign;
     }
 
     fn merge(&mut self, other: &SumCount) {
         self.sum += other.sum;
+        self.sum_sq += other.sum_sq;
         self.count += other.count;
     }
 
@@ -34,6 +40,8 @@ pub struct BucketAggregate {
     pub ces: [i64; 7],
     pub interactions: [i64; 9],
     pub revenue: f64,
+    /// Sum of squared purchase amounts (interval of the average order value).
+    pub revenue_sq: f64,
     pub sessions: SumCount,
     pub resolution: SumCount,
     pub first_response: SumCount,
@@ -41,12 +49,15 @@ pub struct BucketAggregate {
     pub active: i64,
     pub churned: i64,
     pub messages: i64,
-    /// Customers whose latest inactive transition falls in this bucket, by group (treatment, holdout).
+    /// Inactive transitions at times in this bucket, by group (treatment, holdout), each in the
+    /// segments the customer was in when it happened.
     pub inactive: [i64; 2],
-    /// Of those, the ones reactivated since.
+    /// Of those transitions, the ones a reactivation has followed since.
     pub reactivated: [i64; 2],
     /// Net change of "seen and not churned" customers at times in this bucket (churn ratio denominator).
     pub live_delta: i64,
+    /// The same changes, counting only customers not churned now (retention numerator).
+    pub kept_delta: i64,
 }
 
 impl BucketAggregate {
@@ -56,6 +67,7 @@ impl BucketAggregate {
         add_all(&mut self.ces, &o.ces);
         add_all(&mut self.interactions, &o.interactions);
         self.revenue += o.revenue;
+        self.revenue_sq += o.revenue_sq;
         self.sessions.merge(&o.sessions);
         self.resolution.merge(&o.resolution);
         self.first_response.merge(&o.first_response);
@@ -65,6 +77,7 @@ impl BucketAggregate {
         add_all(&mut self.inactive, &o.inactive);
         add_all(&mut self.reactivated, &o.reactivated);
         self.live_delta += o.live_delta;
+        self.kept_delta += o.kept_delta;
     }
 
     /// Merges only what `metric` reads: rules evaluate one metric over many buckets and segments.
@@ -83,13 +96,30 @@ impl BucketAggregate {
             ActiveCustomers => self.active += o.active,
             Revenue | AverageOrderValue => {
                 self.revenue += o.revenue;
+                self.revenue_sq += o.revenue_sq;
                 let p = InteractionKind::Purchase.index();
                 self.interactions[p] += o.interactions[p];
+            }
+            PurchasesPerCustomer => {
+                let p = InteractionKind::Purchase.index();
+                self.interactions[p] += o.interactions[p];
+                self.active += o.active;
+            }
+            RevenuePerCustomer => {
+                self.revenue += o.revenue;
+                self.active += o.active;
+            }
+            CustomerLifetimeValue => {
+                self.revenue += o.revenue;
+                self.active += o.active;
+                self.churned += o.churned;
             }
             SessionSecondsAverage => self.sessions.merge(&o.sessions),
             ResolutionSecondsAverage => self.resolution.merge(&o.resolution),
             FirstResponseSecondsAverage => self.first_response.merge(&o.first_response),
             ChurnedCustomers | ChurnRatio => self.churned += o.churned,
+            // Read from the buckets before the window (`WindowRing::read_into`).
+            RetentionRatio => {}
             ReengagementMessages => self.messages += o.messages,
             ReactivationRatio | ReengagementLift => {
                 add_all(&mut self.inactive, &o.inactive);

@@ -20,12 +20,16 @@ pub enum SegmentMetric {
     ReengagementMessages,
     ReactivationRatio,
     ReengagementLift,
+    RetentionRatio,
+    RevenuePerCustomer,
+    PurchasesPerCustomer,
+    CustomerLifetimeValue,
 }
 
 pub const GROUP_LABELS: [&str; 2] = ["treatment", "holdout"];
 
 impl SegmentMetric {
-    pub const ALL: [SegmentMetric; 16] = [
+    pub const ALL: [SegmentMetric; 20] = [
         SegmentMetric::SurveyResponses,
         SegmentMetric::NpsScore,
         SegmentMetric::CsatRatio,
@@ -42,6 +46,10 @@ impl SegmentMetric {
         SegmentMetric::ReengagementMessages,
         SegmentMetric::ReactivationRatio,
         SegmentMetric::ReengagementLift,
+        SegmentMetric::RetentionRatio,
+        SegmentMetric::RevenuePerCustomer,
+        SegmentMetric::PurchasesPerCustomer,
+        SegmentMetric::CustomerLifetimeValue,
     ];
 
     /// Name without the `cxpulse_` prefix, as rules write it.
@@ -63,6 +71,10 @@ impl SegmentMetric {
             SegmentMetric::ReengagementMessages => "reengagement_messages",
             SegmentMetric::ReactivationRatio => "reactivation_ratio",
             SegmentMetric::ReengagementLift => "reengagement_lift",
+            SegmentMetric::RetentionRatio => "retention_ratio",
+            SegmentMetric::RevenuePerCustomer => "revenue_per_customer",
+            SegmentMetric::PurchasesPerCustomer => "purchases_per_customer",
+            SegmentMetric::CustomerLifetimeValue => "customer_lifetime_value",
         }
     }
 
@@ -90,14 +102,39 @@ impl SegmentMetric {
             }
             SegmentMetric::ChurnedCustomers => "Churn transitions in the window.",
             SegmentMetric::ChurnRatio => {
-                "Churn transitions / customers neither churned nor unseen at the window's start."
+                "Churn transitions / customers of the segment seen and not churned at the window's start."
             }
             SegmentMetric::ReengagementMessages => "Re-engagement messages sent in the window.",
             SegmentMetric::ReactivationRatio => {
-                "Of customers whose inactive transition lies in the window, the share reactivated since."
+                "Of the inactive transitions in the window, the share a reactivation has followed since."
             }
             SegmentMetric::ReengagementLift => "Reactivation ratio of treatment minus that of holdout.",
+            SegmentMetric::RetentionRatio => {
+                "Of the customers seen and not churned at the window's start, the share not churned now."
+            }
+            SegmentMetric::RevenuePerCustomer => "Revenue / active customers.",
+            SegmentMetric::PurchasesPerCustomer => "Purchases / active customers.",
+            SegmentMetric::CustomerLifetimeValue => "Revenue per customer / churn ratio (ARPU / churn).",
         }
+    }
+
+    /// Whether SPEC §5 defines a confidence interval for the metric (rules may set `confidence`).
+    pub fn has_interval(self) -> bool {
+        use SegmentMetric::*;
+        matches!(
+            self,
+            CsatRatio
+                | ChurnRatio
+                | RetentionRatio
+                | ReactivationRatio
+                | NpsScore
+                | CesAverage
+                | SessionSecondsAverage
+                | ResolutionSecondsAverage
+                | FirstResponseSecondsAverage
+                | AverageOrderValue
+                | ReengagementLift
+        )
     }
 
     /// The extra label some metrics carry, and its values.

@@ -1,6 +1,11 @@
 //! A rolling window as a ring of epoch-aligned buckets. Each slot remembers which bucket it holds,
 //! so nothing has to tick: a read at clock C simply takes the slots whose bucket lies in
 //! `kC - n < k <= kC` (SPEC §2), and a write into a slot holding an older bucket recycles it.
+//!
+//! The churn-ratio denominator and the retention numerator are counts at the window's start, not
+//! sums over the window: they are the running sums of `live_delta` / `kept_delta` over every bucket
+//! before the window. Buckets that leave the ring fold their deltas into a base, so the sum stays
+//! exact however far the clock has moved.
 
 use super::aggregate::BucketAggregate;
 use super::metric::SegmentMetric;
@@ -13,6 +18,8 @@ pub struct WindowRing {
     /// `live_delta` of every bucket that has been recycled or written too late for its slot: the
     /// count of live customers before the oldest bucket still held.
     live_base: i64,
+    /// The same for `kept_delta`.
+    kept_base: i64,
 }
 
 /// Bucket index of a time: floor division, so times before 1970 work too.
@@ -27,6 +34,7 @@ impl WindowRing {
             bucket_ms,
             slots: vec![(i64::MIN, BucketAggregate::default()); n].into_boxed_slice(),
             live_base: 0,
+            kept_base: 0,
         }
     }
 
@@ -48,27 +56,31 @@ impl WindowRing {
             let mut scratch = BucketAggregate::default();
             update(&mut scratch);
             self.live_base += scratch.live_delta;
+            self.kept_base += scratch.kept_delta;
             return;
         }
         if slot.0 < k {
             self.live_base += slot.1.live_delta;
+            self.kept_base += slot.1.kept_delta;
             *slot = (k, BucketAggregate::default());
         }
         update(&mut slot.1);
     }
 
-    /// Adds a change of the live count that lies before every bucket this ring can still hold.
-    pub fn add_live_base(&mut self, delta: i64) {
-        self.live_base += delta;
+    /// Adds changes of the live and kept counts that lie before every bucket this ring can still hold.
+    pub fn add_live_base(&mut self, live: i64, kept: i64) {
+        self.live_base += live;
+        self.kept_base += kept;
     }
 
     /// Merges the buckets inside the window at clock `now` into `into`, and returns the number of
-    /// live customers at the window's start (changes strictly before it).
-    /// With `only`, merges just the fields that metric reads.
-    pub fn read_into(&self, now: Millis, into: &mut BucketAggregate, only: Option<SegmentMetric>) -> i64 {
+    /// live customers at the window's start (changes strictly before it) and how many of them are
+    /// not churned now. With `only`, merges just the fields that metric reads.
+    pub fn read_into(&self, now: Millis, into: &mut BucketAggregate, only: Option<SegmentMetric>) -> (i64, i64) {
         let k_now = bucket_of(now, self.bucket_ms);
         let oldest = k_now - self.len();
         let mut live = self.live_base;
+        let mut kept = self.kept_base;
         for (k, agg) in self.slots.iter() {
             if *k > oldest && *k <= k_now {
                 match only {
@@ -77,9 +89,10 @@ impl WindowRing {
                 }
             } else if *k != i64::MIN && *k <= oldest {
                 live += agg.live_delta;
+                kept += agg.kept_delta;
             }
         }
-        live
+        (live, kept)
     }
 
     /// Read-only, for per-bucket series (the status page): adds each bucket of the window at `now`

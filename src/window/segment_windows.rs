@@ -1,5 +1,5 @@
 //! One segment's partial figures within one partition: a ring per configured window plus the
-//! (unwindowed) count of customers by state.
+//! (unwindowed) count of customers by state and their summed lifetime revenue.
 
 use super::aggregate::BucketAggregate;
 use super::figures::WindowFigures;
@@ -20,6 +20,8 @@ pub struct SegmentPartial {
     pub rings: Vec<WindowRing>,
     /// Customers currently in the segment by state: active, inactive, churned.
     pub by_state: [i64; 3],
+    /// Sum over the current members (all states) of each one's purchase amounts since first seen.
+    pub lifetime_revenue: f64,
 }
 
 impl SegmentPartial {
@@ -27,6 +29,7 @@ impl SegmentPartial {
         SegmentPartial {
             rings: windows.iter().map(|w| WindowRing::new(w.size_ms, w.bucket_ms)).collect(),
             by_state: [0; 3],
+            lifetime_revenue: 0.0,
         }
     }
 
@@ -37,16 +40,18 @@ impl SegmentPartial {
         }
     }
 
-    pub fn add_live_base(&mut self, delta: i64) {
+    pub fn add_live_base(&mut self, live: i64, kept: i64) {
         for ring in self.rings.iter_mut() {
-            ring.add_live_base(delta);
+            ring.add_live_base(live, kept);
         }
     }
 
     /// Adds this partial's window `index` at clock `now` into `into` (all fields, or `only` one metric's).
     pub fn read_into(&self, index: usize, now: Millis, into: &mut WindowFigures, only: Option<SegmentMetric>) {
         if let Some(ring) = self.rings.get(index) {
-            into.live_at_start += ring.read_into(now, &mut into.agg, only);
+            let (live, kept) = ring.read_into(now, &mut into.agg, only);
+            into.live_at_start += live;
+            into.kept_since_start += kept;
         }
     }
 }
