@@ -20,6 +20,8 @@ pub struct SegmentPartial {
     pub rings: Vec<WindowRing>,
     /// Customers currently in the segment by state: active, inactive, churned.
     pub by_state: [i64; 3],
+    /// Changed since the last checkpoint took it (set by every write, see `checkpoint`).
+    pub(crate) dirty: bool,
 }
 
 impl SegmentPartial {
@@ -27,6 +29,7 @@ impl SegmentPartial {
         SegmentPartial {
             rings: windows.iter().map(|w| WindowRing::new(w.size_ms, w.bucket_ms)).collect(),
             by_state: [0; 3],
+            dirty: true,
         }
     }
 
