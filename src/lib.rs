@@ -27,6 +27,7 @@
 //! ```
 
 pub mod alert;
+pub mod checkpoint;
 pub mod config;
 pub mod detect;
 pub mod engine;

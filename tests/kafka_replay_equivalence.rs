@@ -46,7 +46,11 @@ clear = 2.0
 "#;
 
 /// Service metrics that legitimately differ (timings, lag, build) or are compared separately.
-const NOT_FIGURES: [&str; 12] = [
+const NOT_FIGURES: [&str; 15] = [
+    // Durable state (checkpoints, restores): service state, live only.
+    "cxpulse_restore_",
+    "cxpulse_checkpoint",
+    "cxpulse_effects_suppressed_total",
     "cxpulse_alerts_total{kind=\"segment_threshold\"}",
     // Service state, not figures: only the live service has them.
     "cxpulse_events_per_second",

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::future_producer::Delivery;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use thiserror::Error;
@@ -104,7 +105,13 @@ impl KafkaSink {
         Ok(KafkaSink { producer, topics, metrics })
     }
 
-    fn topic(&self, output: Output) -> &str {
+    /// The producer, for the metadata and watermark queries of the checkpoint's output positions.
+    pub fn producer(&self) -> &FutureProducer<LoggingContext> {
+        &self.producer
+    }
+
+    /// The topic an output goes to.
+    pub fn topic(&self, output: Output) -> &str {
         match output {
             Output::Alerts => &self.topics[0],
             Output::Reengagement => &self.topics[1],
@@ -112,13 +119,14 @@ impl KafkaSink {
         }
     }
 
-    /// Resolves once the broker acknowledged the record; retries until then, or until `abandon`.
-    pub async fn deliver(&self, record: &OutRecord, abandon: &CancellationToken) -> Result<(), PublishError> {
+    /// Resolves once the broker acknowledged the record (with where it landed); retries until
+    /// then, or until `abandon`.
+    pub async fn deliver(&self, record: &OutRecord, abandon: &CancellationToken) -> Result<Delivery, PublishError> {
         let mut backoff = FIRST_BACKOFF;
         let mut value_dropped = false;
         loop {
             let error = match self.attempt(record, value_dropped, abandon).await? {
-                Ok(()) => return Ok(()),
+                Ok(delivery) => return Ok(delivery),
                 Err(e) => e,
             };
             if is_too_large(&error) && record.output == Output::DeadLetter && !value_dropped {
@@ -147,7 +155,7 @@ impl KafkaSink {
         record: &OutRecord,
         value_dropped: bool,
         abandon: &CancellationToken,
-    ) -> Result<Result<(), KafkaError>, PublishError> {
+    ) -> Result<Result<Delivery, KafkaError>, PublishError> {
         let abandoned = || PublishError::Abandoned { output: record.output.label() };
         loop {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 1);
@@ -168,7 +176,7 @@ impl KafkaSink {
                 Ok(delivery) => {
                     return tokio::select! {
                         result = delivery => Ok(match result {
-                            Ok(Ok(_)) => Ok(()),
+                            Ok(Ok(delivery)) => Ok(delivery),
                             Ok(Err((e, _))) => Err(e),
                             Err(_) => Err(KafkaError::Canceled),
                         }),

@@ -40,6 +40,8 @@ pub struct Config {
     pub embedded: EmbeddedConfig,
     /// The status page (`GET /`) and its JSON API (`/api/v1/`), served with `/metrics`.
     pub status: StatusConfig,
+    /// Durable state: checkpoints of each partition's state in a changelog topic or a directory.
+    pub checkpoint: CheckpointConfig,
     /// Segment threshold rules (SPEC §5).
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -239,6 +241,49 @@ pub struct StatusConfig {
     /// Also keep recent customer-level alerts and messages, customer ids included, for the page and
     /// `/api/v1/alerts`. Off: customer ids never leave the service over HTTP.
     pub customer_rows: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Keep each partition's state durable (`cxpulse run`); `false` keeps it in memory only, so a
+    /// restart or rebalance starts the partition empty.
+    pub enabled: bool,
+    /// Compacted changelog topic holding the checkpoints, one partition per input partition;
+    /// created with `cleanup.policy=compact` when missing.
+    pub topic: String,
+    /// A local directory to keep checkpoints in instead of the changelog topic (a single instance
+    /// only: another machine cannot read it); empty for the topic.
+    pub directory: String,
+    /// A checkpoint taken with different windows, dimensions or `max_values`: `refuse` to start
+    /// the partition (not ready), or `rebuild` it empty from the committed offsets.
+    pub on_incompatible: OnIncompatible,
+    /// A checkpoint record that cannot be read: `refuse` to start the partition (not ready), or
+    /// `reset` it empty from the committed offsets.
+    pub on_corrupt: OnCorrupt,
+    /// A full checkpoint is written after this many incremental ones (or sooner, once they
+    /// outweigh the last full one), bounding restore time.
+    pub max_deltas: usize,
+    /// Target size of one checkpoint record in bytes.
+    pub chunk_bytes: usize,
+    /// Replication factor of the changelog topic when cxpulse creates it; -1 for the broker default.
+    pub replication_factor: i32,
+}
+
+/// `checkpoint.on_incompatible`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnIncompatible {
+    Refuse,
+    Rebuild,
+}
+
+/// `checkpoint.on_corrupt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnCorrupt {
+    Refuse,
+    Reset,
 }
 
 /// A segment threshold rule (SPEC §5).

@@ -25,6 +25,7 @@ pub(super) fn validate(c: &Config) -> Vec<String> {
     kafka(c, &mut p);
     service(c, &mut p);
     status(c, &mut p);
+    checkpoint(c, &mut p);
     if c.http.listen.parse::<SocketAddr>().is_err() {
         p.push(format!("http.listen: `{}` is not an address like 127.0.0.1:9898", c.http.listen));
     }
@@ -257,5 +258,26 @@ fn status(c: &Config, p: &mut Vec<String>) {
     }
     if !(1..=1_000).contains(&s.counts_buckets) {
         p.push(format!("status.counts_buckets: {} is not between 1 and 1000", s.counts_buckets));
+    }
+}
+
+fn checkpoint(c: &Config, p: &mut Vec<String>) {
+    let k = &c.checkpoint;
+    if k.max_deltas == 0 {
+        p.push("checkpoint.max_deltas: must be at least 1".into());
+    }
+    if !(4_096..=4_194_304).contains(&k.chunk_bytes) {
+        p.push("checkpoint.chunk_bytes: must be between 4096 and 4194304".into());
+    }
+    if k.replication_factor == 0 || k.replication_factor < -1 {
+        p.push("checkpoint.replication_factor: must be -1 (broker default) or at least 1".into());
+    }
+    if k.enabled && k.directory.is_empty() {
+        let t = &c.kafka.topics;
+        if k.topic.is_empty() {
+            p.push("checkpoint.topic: must not be empty (or set checkpoint.directory)".into());
+        } else if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter].contains(&&k.topic) {
+            p.push(format!("checkpoint.topic: `{}` is already used by kafka.topics", k.topic));
+        }
     }
 }

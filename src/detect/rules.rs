@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::{Map, Number, Value};
 
 use crate::alert::{Alert, AlertKind, Effect};
+use crate::checkpoint::meta::RuleFiring;
 use crate::engine::partition::BoundaryHook;
 use crate::engine::settings::{Rule, Settings};
 use crate::engine::view::EngineView;
@@ -164,6 +165,31 @@ fn threshold_alert(rule: &Rule, dimension: &str, segment: &str, j: Judged, at: M
         f.insert("bound".into(), number(bound));
     }
     Alert::new(AlertKind::SegmentThreshold, at, format!("{dimension}/{segment}"), &[&rule.name, state], f)
+}
+
+impl RuleEvaluator {
+    /// The evaluator's durable state: where it stands and what fires, by names.
+    pub fn export_state(&self) -> (Option<Millis>, Vec<RuleFiring>) {
+        let firing = self
+            .states()
+            .into_iter()
+            .map(|s| RuleFiring { rule: s.rule, dimension: s.dimension, segment: s.segment, firing: s.firing })
+            .collect();
+        (self.evaluated_until, firing)
+    }
+
+    /// Puts back a checkpointed state. Rules are matched by name: a rule renamed or removed since
+    /// is dropped, a new one starts with nothing firing.
+    pub fn import_state(&mut self, evaluated_until: Option<Millis>, firing: &[RuleFiring]) {
+        self.evaluated_until = evaluated_until;
+        for f in firing {
+            let rule = self.settings.rules.iter().position(|r| r.name == f.rule);
+            let segment = self.catalog.find(&f.dimension, &f.segment);
+            if let (Some(rule), Some(segment)) = (rule, segment) {
+                self.states.insert((rule, segment), f.firing);
+            }
+        }
+    }
 }
 
 impl BoundaryHook for RuleEvaluator {

@@ -48,6 +48,7 @@ impl PartitionContext {
     fn partial(&self, segment: SegmentId, f: impl FnOnce(&mut SegmentPartial)) {
         let mut partial =
             self.view.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.settings.windows));
+        partial.dirty = true;
         f(&mut partial);
     }
 

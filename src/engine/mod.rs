@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod context;
+mod durable;
 pub mod partition;
 pub mod settings;
 pub mod view;

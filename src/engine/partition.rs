@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use dashmap::DashMap;
-use fnv::FnvBuildHasher;
+use fnv::{FnvBuildHasher, FnvHashSet};
 
 use super::context::PartitionContext;
 use super::settings::Settings;
@@ -53,17 +53,19 @@ impl BoundaryHook for NoBoundaries {
 }
 
 pub struct Partition {
-    ctx: PartitionContext,
-    customers: DashMap<CompactString, Customer, FnvBuildHasher>,
-    index: InactivityIndex,
-    dedup: Deduplicator,
-    tickets: TicketBook,
-    clock: Millis,
+    pub(super) ctx: PartitionContext,
+    pub(super) customers: DashMap<CompactString, Customer, FnvBuildHasher>,
+    pub(super) index: InactivityIndex,
+    pub(super) dedup: Deduplicator,
+    pub(super) tickets: TicketBook,
+    pub(super) clock: Millis,
     boundaries: Vec<i64>,
     /// Latest time anything was added to a window (an event or a transition).
-    last_change: Millis,
+    pub(super) last_change: Millis,
     /// After `last_change + quiet_span` every rule reads the same until something changes.
     quiet_span: i64,
+    /// Customers changed since the last checkpoint took them; `None` when not checkpointed.
+    pub(super) dirty: Option<FnvHashSet<CompactString>>,
 }
 
 impl Partition {
@@ -85,6 +87,7 @@ impl Partition {
             index: InactivityIndex::default(),
             clock: NEVER,
             boundaries,
+            dirty: None,
         }
     }
 
@@ -149,7 +152,7 @@ impl Partition {
         self.set_clock(to);
     }
 
-    fn set_clock(&mut self, clock: Millis) {
+    pub(super) fn set_clock(&mut self, clock: Millis) {
         self.clock = clock;
         self.ctx.view.set_clock(clock);
     }
@@ -192,6 +195,9 @@ impl Partition {
                 CustomerState::Churned => continue,
             }
             self.last_change = self.last_change.max(at);
+            if let Some(dirty) = &mut self.dirty {
+                dirty.insert(id.clone());
+            }
             customer.filed_bucket = NOT_FILED;
             if let Some(next) = self.ctx.deadline(&customer) {
                 self.index.file(&id, next, &mut customer.filed_bucket);
@@ -203,6 +209,9 @@ impl Partition {
         let ctx = &self.ctx;
         let id = &event.customer_id;
         let ts = event.ts;
+        if let Some(dirty) = &mut self.dirty {
+            dirty.insert(id.clone());
+        }
         if !self.customers.contains_key(id) {
             let holdout = is_holdout(&ctx.settings.salt, id, ctx.settings.holdout_percent);
             let mut customer = Customer::new(ts, ctx.settings.dimensions.len(), holdout);

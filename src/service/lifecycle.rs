@@ -1,6 +1,7 @@
 //! Partitions coming and going: a task and an engine partition per assigned number, stopped and
-//! dropped on revoke. State is in memory only for now (durable state is a later issue), so a
-//! partition that comes back starts empty from its committed offset.
+//! dropped on revoke. The task restores the partition's state from its checkpoint before it
+//! processes anything and writes a last checkpoint when stopped (see `checkpoint`), so a partition
+//! that comes back, here or on another instance, resumes exactly where it was.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -145,6 +146,7 @@ impl PartitionLifecycle for Lifecycle {
         self.wait_all(&stopped, lost);
         for (number, running) in &stopped {
             self.env.engine.view.unregister(*number);
+            self.readiness.set_refused(*number, None);
             for topic in running.topics.iter().flatten() {
                 self.env.metrics.forget_partition_lag(topic, *number);
             }

@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::alert::Effect;
+use crate::checkpoint::meta::RulesState as DurableRules;
 use crate::detect::RuleEvaluator;
 use crate::engine::{BoundaryHook, Engine, EngineView};
 use crate::event::Millis;
@@ -56,6 +57,20 @@ impl LiveRules {
         let clock = engine.view.clock();
         let at = if clock == NEVER { 0 } else { clock };
         engine.render_segments(&self.lock().evaluator, at)
+    }
+
+    /// The rule state a checkpoint of partition 0 carries.
+    pub fn export_state(&self) -> DurableRules {
+        let state = self.lock();
+        let (evaluated_until, firing) = state.evaluator.export_state();
+        DurableRules { evaluated_until, primed: state.primed, firing }
+    }
+
+    /// Puts back the rule state restored with partition 0.
+    pub fn import_state(&self, rules: &DurableRules) {
+        let mut state = self.lock();
+        state.evaluator.import_state(rules.evaluated_until, &rules.firing);
+        state.primed = rules.primed;
     }
 
     fn evaluate_up_to_watermark(&self, reached: Millis, effects: &mut Vec<Effect>) {

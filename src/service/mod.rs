@@ -18,6 +18,7 @@
 //! its batch (deliveries awaited, offsets stored), commit, close the consumer, flush the producer,
 //! all within `service.shutdown_timeout`.
 
+pub mod durable;
 pub mod lifecycle;
 pub mod live_rules;
 pub mod partition_task;
@@ -62,6 +63,8 @@ pub struct TaskEnv {
     pub max_lag_ms: i64,
     /// Cancelled when the shutdown deadline passes: deliveries in flight are given up.
     pub abandon: CancellationToken,
+    /// Durable state (`checkpoint.enabled`); `None` keeps state in memory only.
+    pub checkpoint: Option<durable::CheckpointEnv>,
 }
 
 /// Runs the service until `shutdown` is cancelled, then drains. Errors only for what cannot be
@@ -92,6 +95,7 @@ pub async fn run_with_clock(
     let stopping = CancellationToken::new();
     let mut poller = None;
     if kafka.probe.wait_until_consumable(&shutdown).await {
+        startup::prepare_changelog(&config, &bootstrap, embedded.is_some(), &shutdown).await?;
         poller = Some(kafka.start_consuming(&config, &core, &tracker, &stopping)?);
         if embedded.is_some() {
             tracing::info!(
@@ -196,6 +200,7 @@ impl KafkaParts {
             clock,
             merge_wait: Duration::from_millis(config.service.merge_wait.0),
             abandon: abandon.clone(),
+            checkpoint: startup::checkpoint_env(config, bootstrap, &producer, core)?,
         });
         let handle = tokio::runtime::Handle::current();
         let stop_wait = Duration::from_millis(config.service.shutdown_timeout.0) / 2;

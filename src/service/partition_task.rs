@@ -16,10 +16,12 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use super::durable::{offsets_of, restore_partition, Durability};
 use super::live_rules::RulesHook;
 use super::TaskEnv;
 use crate::alert::kafka_sink::{OutRecord, PublishError};
 use crate::alert::{AlertKind, Effect};
+use crate::checkpoint::Extras;
 use crate::engine::clock::live_floor;
 use crate::engine::{Outcome, Partition};
 use crate::event::{DeadLetter, Event, Millis, Reason, Rejection, SourcePosition};
@@ -103,6 +105,13 @@ pub struct PartitionTask {
     consumer: Arc<LiveConsumer>,
     /// Hard stop: give up deliveries in flight (the offsets are then not stored).
     abandon: CancellationToken,
+    /// Checkpoints, restore and effect suppression; `None` with `checkpoint.enabled = false`.
+    durable: Option<Durability>,
+    /// Next input offset per side after what was applied (-1: nothing yet).
+    next_input: [i64; SIDES],
+    /// Input offsets covered by the last checkpoint (or applied, without checkpoints) and not yet
+    /// stored in the consumer.
+    to_store: [Option<i64>; SIDES],
 }
 
 impl PartitionTask {
@@ -130,11 +139,28 @@ impl PartitionTask {
             positions,
             consumer,
             abandon,
+            durable: None,
+            next_input: [-1, -1],
+            to_store: [None, None],
         }
     }
 
     /// Runs until `stop` (finishing and storing the current batch) or `abandon`.
     pub async fn run(mut self, stop: CancellationToken) {
+        if let Some(cp) = &self.env.checkpoint {
+            let topics = self.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
+            match restore_partition(&self.env, cp, self.number, &mut self.partition, &topics, &stop).await {
+                Ok(durable) => {
+                    self.next_input = durable.resume_from;
+                    self.durable = Some(durable);
+                }
+                Err(_) => {
+                    // Refused (logged, not ready): process nothing until revoked or stopped.
+                    stop.cancelled().await;
+                    return;
+                }
+            }
+        }
         if let Err(error) = self.run_until(&stop).await {
             tracing::warn!(partition = self.number, code = error.code(), %error, "partition task stopped early");
         }
@@ -158,23 +184,23 @@ impl PartitionTask {
                     applied += 1;
                     if applied >= MAX_BATCH {
                         applied = 0;
-                        self.flush().await?;
+                        self.commit_point(false).await?;
                         tokio::task::yield_now().await;
                     }
                 }
                 Pick::WaitFor(side, until) => {
                     applied = 0;
-                    self.flush().await?;
+                    self.commit_point(false).await?;
                     self.wait(Some(side), until.min(next_tick), stop).await;
                 }
                 Pick::Idle => {
                     applied = 0;
-                    self.flush().await?;
+                    self.commit_point(false).await?;
                     self.wait(None, next_tick, stop).await;
                 }
             }
         }
-        self.flush().await
+        self.commit_point(true).await
     }
 
     /// Takes what the queues hold right now, without waiting.
@@ -222,6 +248,13 @@ impl PartitionTask {
         let Some(head) = self.heads[side].take() else {
             return;
         };
+        if let Some(durable) = &mut self.durable {
+            if head.offset < durable.resume_from[side] {
+                return; // already in the restored state
+            }
+            durable.changed = true;
+        }
+        self.next_input[side] = head.offset + 1;
         match head.input {
             Input::Event { event, key_matches } => {
                 if !key_matches {
@@ -245,7 +278,17 @@ impl PartitionTask {
                     reason = letter.reason.code(),
                     "event rejected"
                 );
-                self.batch.records.push(OutRecord::dead_letter(&letter, key.as_deref(), null_value));
+                let mut record = OutRecord::dead_letter(&letter, key.as_deref(), null_value);
+                let topic = self.sides[side].as_ref().map_or("", |s| s.topic.as_str());
+                let id = format!("dl:{topic}:{}:{}", self.number, head.offset);
+                let mut publish = true;
+                if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
+                    publish = !durable.suppress(cp, &id);
+                    Durability::tag(&mut record, self.number, id, self.next_input);
+                }
+                if publish {
+                    self.batch.records.push(record);
+                }
             }
         }
         self.batch.next_offsets[side] = Some(head.offset + 1);
@@ -263,8 +306,66 @@ impl PartitionTask {
 
     fn collect_effects(&mut self) {
         for effect in self.effects.drain(..) {
+            let mut record = OutRecord::from_effect(&effect);
+            if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
+                let id = match &effect {
+                    Effect::Alert(a) => a.alert_id.as_str(),
+                    Effect::Message(m) => m.message_id.as_str(),
+                };
+                if durable.suppress(cp, id) {
+                    continue;
+                }
+                Durability::tag(&mut record, self.number, id.to_string(), self.next_input);
+            }
             note_effect(&self.env, &effect);
-            self.batch.records.push(OutRecord::from_effect(&effect));
+            self.batch.records.push(record);
+        }
+    }
+
+    /// Flushes the batch; then, when due (or `force`d at the end), writes a checkpoint. Offsets
+    /// are stored only once a checkpoint covers them, so a committed offset never runs ahead of
+    /// the durable state.
+    async fn commit_point(&mut self, force: bool) -> Result<(), PublishError> {
+        self.flush().await?;
+        let Some(cp) = self.env.checkpoint.as_ref() else {
+            return Ok(());
+        };
+        let Some(durable) = self.durable.as_mut() else {
+            return Ok(());
+        };
+        durable.processed(self.next_input);
+        if !(durable.due(cp, self.partition.clock()) || force && durable.changed) {
+            return Ok(());
+        }
+        let topics = self.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
+        let rules = (self.number == 0).then(|| self.env.rules.export_state());
+        let extras = Extras { offsets: offsets_of(&topics, self.next_input), rules, ..Extras::default() };
+        durable
+            .checkpoint(cp, &mut self.partition, extras, &self.abandon)
+            .await
+            .map_err(|_| PublishError::Abandoned { output: "changelog" })?;
+        for side in 0..SIDES {
+            if self.next_input[side] >= 0 {
+                self.to_store[side] = Some(self.next_input[side]);
+            }
+        }
+        self.store_offsets();
+        Ok(())
+    }
+
+    fn store_offsets(&mut self) {
+        let mut offsets = TopicPartitionList::new();
+        for (side, next) in std::mem::take(&mut self.to_store).iter().enumerate() {
+            if let (Some(next), Some(input)) = (next, &self.sides[side]) {
+                if let Err(error) = offsets.add_partition_offset(&input.topic, self.number, Offset::Offset(*next)) {
+                    tracing::error!(%error, "cannot build the offset list");
+                }
+            }
+        }
+        if offsets.count() > 0 {
+            if let Err(error) = self.consumer.store_offsets(&offsets) {
+                tracing::warn!(partition = self.number, %error, "cannot store offsets; the records will be read again");
+            }
         }
     }
 
@@ -274,25 +375,27 @@ impl PartitionTask {
         if !batch.records.is_empty() {
             let sink = &self.env.sink;
             let deliveries = batch.records.iter().map(|r| sink.deliver(r, &self.abandon));
-            futures::future::join_all(deliveries).await.into_iter().collect::<Result<Vec<()>, _>>()?;
+            let delivered = futures::future::join_all(deliveries).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+            if let Some(durable) = &mut self.durable {
+                for (record, d) in batch.records.iter().zip(delivered) {
+                    durable.delivered(sink.topic(record.output), d.partition, d.offset);
+                }
+            }
         }
         let metrics = &self.env.metrics;
         for (slot, label) in ["accepted", "duplicate", "late"].into_iter().enumerate() {
             metrics.events(label, batch.outcomes[slot]);
         }
-        let mut offsets = TopicPartitionList::new();
         for (side, next) in batch.next_offsets.iter().enumerate() {
-            if let (Some(next), Some(input)) = (next, &self.sides[side]) {
-                if let Err(error) = offsets.add_partition_offset(&input.topic, self.number, Offset::Offset(*next)) {
-                    tracing::error!(%error, "cannot build the offset list");
-                }
+            if let Some(next) = next {
                 self.positions.set(side, *next);
+                if self.durable.is_none() {
+                    self.to_store[side] = Some(*next);
+                }
             }
         }
-        if offsets.count() > 0 {
-            if let Err(error) = self.consumer.store_offsets(&offsets) {
-                tracing::warn!(partition = self.number, %error, "cannot store offsets; the records will be read again");
-            }
+        if self.durable.is_none() {
+            self.store_offsets();
         }
         Ok(())
     }

@@ -17,6 +17,10 @@ pub struct Readiness {
     lag: AtomicI64,
     max_lag: u64,
     stopping: AtomicBool,
+    /// Assigned partitions still restoring their state.
+    restoring: AtomicUsize,
+    /// Partitions that refused to start on a checkpoint they cannot restore, with why.
+    refused: std::sync::Mutex<std::collections::BTreeMap<i32, String>>,
 }
 
 impl Readiness {
@@ -28,6 +32,8 @@ impl Readiness {
             lag: AtomicI64::new(UNKNOWN),
             max_lag,
             stopping: AtomicBool::new(false),
+            restoring: AtomicUsize::new(0),
+            refused: std::sync::Mutex::default(),
         }
     }
 
@@ -54,6 +60,23 @@ impl Readiness {
         self.stopping.store(true, Ordering::Release);
     }
 
+    pub fn restoring(&self, delta: isize) {
+        if delta >= 0 {
+            self.restoring.fetch_add(delta as usize, Ordering::AcqRel);
+        } else {
+            self.restoring.fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
+        }
+    }
+
+    /// A partition refuses to run (`Some(why)`), or no longer does (`None`: revoked).
+    pub fn set_refused(&self, partition: i32, why: Option<String>) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match why {
+            Some(why) => refused.insert(partition, why),
+            None => refused.remove(&partition),
+        };
+    }
+
     /// `Ok` when ready, else why not (the `/readyz` body).
     pub fn check(&self) -> Result<(), String> {
         if self.stopping.load(Ordering::Acquire) {
@@ -67,6 +90,13 @@ impl Readiness {
         }
         if self.assigned.load(Ordering::Acquire) == 0 {
             return Err("no partitions assigned".into());
+        }
+        if let Some((partition, why)) = self.refused.lock().unwrap_or_else(|e| e.into_inner()).iter().next() {
+            return Err(format!("partition {partition} refuses to run: {why}"));
+        }
+        match self.restoring.load(Ordering::Acquire) {
+            0 => {}
+            n => return Err(format!("restoring the state of {n} partition(s) from checkpoints")),
         }
         match self.lag.load(Ordering::Acquire) {
             UNKNOWN => Err("consumer lag not measured yet".into()),

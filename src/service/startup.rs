@@ -10,12 +10,15 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::durable::CheckpointEnv;
 use super::lifecycle::Lifecycle;
 use super::live_rules::LiveRules;
 use super::probe::Probe;
 use super::readiness::Readiness;
 use crate::alert::kafka_sink::KafkaSink;
 use crate::alert::AlertKind;
+use crate::checkpoint::metrics::CheckpointMetrics;
+use crate::checkpoint::store::{reader_config, DirectoryStore, KafkaStore, Store};
 use crate::config::{Config, DurationMs};
 use crate::engine::clock::WallClock;
 use crate::engine::Engine;
@@ -24,6 +27,7 @@ use crate::event::Reason;
 use crate::source::demo_feed;
 use crate::source::embedded::EmbeddedBroker;
 use crate::source::kafka::KafkaSource;
+use crate::source::kafka_client::base_config;
 use crate::state::customer::NEVER;
 use crate::telemetry::http::HealthSource;
 use crate::telemetry::Metrics;
@@ -77,6 +81,86 @@ pub async fn start_embedded(config: &mut Config, clock: &Arc<dyn WallClock>) -> 
         demo_feed::start(broker.bootstrap(), &config.kafka.topics, &options, Arc::clone(clock), feed_stop.clone())
             .context("cannot start the demo feed")?;
     Ok(Some(Embedded { broker, feed, feed_stop }))
+}
+
+/// The checkpoint side of the task environment, unless `checkpoint.enabled = false` or the demo
+/// runs on the embedded broker (whose log is in memory: nothing to come back to after a restart).
+pub(super) fn checkpoint_env(
+    config: &Config,
+    bootstrap: &str,
+    producer: &rdkafka::ClientConfig,
+    core: &super::Core,
+) -> anyhow::Result<Option<CheckpointEnv>> {
+    let c = &config.checkpoint;
+    if !c.enabled || (config.kafka.brokers.trim() == "embedded" && c.directory.is_empty()) {
+        if c.enabled {
+            tracing::info!("embedded demo: state is kept in memory only (its broker forgets everything on exit)");
+        } else {
+            tracing::warn!("checkpoint.enabled = false: a restart or rebalance starts partitions empty");
+        }
+        return Ok(None);
+    }
+    let base = base_config(&config.kafka, bootstrap)?;
+    let store = if c.directory.is_empty() {
+        Store::Kafka(KafkaStore::new(&c.topic, producer, &base).context("changelog producer")?)
+    } else {
+        Store::Directory(DirectoryStore::new(std::path::Path::new(&c.directory))?)
+    };
+    let t = &config.kafka.topics;
+    let metrics = CheckpointMetrics::register(core.metrics.registry()).context("checkpoint metrics")?;
+    Ok(Some(CheckpointEnv {
+        store,
+        reader: reader_config(&base),
+        outputs: vec![t.alerts.clone(), t.reengagement.clone(), t.dead_letter.clone()],
+        config: c.clone(),
+        interval: Duration::from_millis(config.service.commit_interval.0),
+        metrics,
+        readiness: Arc::clone(&core.readiness),
+    }))
+}
+
+/// Creates the changelog topic when missing (compacted, as many partitions as the input).
+pub async fn prepare_changelog(
+    config: &Config,
+    bootstrap: &str,
+    embedded: bool,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let c = &config.checkpoint;
+    if !c.enabled || !c.directory.is_empty() || embedded {
+        return Ok(());
+    }
+    let base = base_config(&config.kafka, bootstrap)?;
+    let input = config.kafka.topics.interactions.clone();
+    let mut attempts = 0;
+    loop {
+        let partitions = {
+            let (base, input) = (base.clone(), input.clone());
+            tokio::task::spawn_blocking(move || input_partitions(&base, &input)).await.unwrap_or(None)
+        };
+        let result = match partitions {
+            Some(n) => {
+                KafkaStore::ensure_topic(&base, &c.topic, n, c.replication_factor).await.map_err(|e| e.to_string())
+            }
+            None => Err(format!("cannot read the partition count of {input}")),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(error) if attempts >= 10 || shutdown.is_cancelled() => {
+                anyhow::bail!("changelog topic {}: {error}", c.topic)
+            }
+            Err(error) => tracing::warn!(topic = c.topic, %error, "changelog topic not ready, retrying"),
+        }
+        attempts += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn input_partitions(base: &rdkafka::ClientConfig, topic: &str) -> Option<i32> {
+    let consumer: rdkafka::consumer::BaseConsumer = base.create().ok()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
+    let n = metadata.topics().iter().find(|t| t.name() == topic)?.partitions().len();
+    (n > 0).then_some(n as i32)
 }
 
 /// What `/metrics` and `/readyz` report.

@@ -113,6 +113,18 @@ impl SegmentCatalog {
         out
     }
 
+    /// Every (dimension, label) admitted, in admission order (`all` left out): checkpoints carry
+    /// it so a restart admits the same values under `max_values`.
+    pub(crate) fn admitted(&self) -> Vec<(String, String)> {
+        let inner = self.read();
+        inner
+            .labels
+            .iter()
+            .filter(|(dim, _)| *dim != usize::MAX)
+            .map(|(dim, label)| (self.dimensions[*dim].clone(), label.to_string()))
+            .collect()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -15,11 +15,13 @@ pub struct Deduplicator {
     seen: FnvHashMap<CompactString, Millis>,
     /// Ids in the order they were seen, for expiry; an id is only here once.
     order: VecDeque<(Millis, CompactString)>,
+    /// Ids remembered since the last checkpoint took them, in order; `None` when not checkpointed.
+    journal: Option<Vec<(CompactString, Millis)>>,
 }
 
 impl Deduplicator {
     pub fn new(window_ms: i64, max_entries: usize) -> Self {
-        Deduplicator { window_ms, max_entries, seen: FnvHashMap::default(), order: VecDeque::new() }
+        Deduplicator { window_ms, max_entries, seen: FnvHashMap::default(), order: VecDeque::new(), journal: None }
     }
 
     /// Whether `id` was seen less than the window before `now` (stream time).
@@ -32,6 +34,9 @@ impl Deduplicator {
     pub fn remember(&mut self, id: &str, now: Millis) {
         if self.window_ms <= 0 {
             return;
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.push((CompactString::from(id), now));
         }
         if let Some(seen_at) = self.seen.get_mut(id) {
             *seen_at = now;
@@ -65,6 +70,23 @@ impl Deduplicator {
                 self.order.push_back((latest, id));
             }
         }
+    }
+
+    /// Starts keeping the journal of remembered ids that incremental checkpoints take.
+    pub(crate) fn keep_journal(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The ids remembered since the previous call, in order.
+    pub(crate) fn take_journal(&mut self) -> Vec<(CompactString, Millis)> {
+        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Every remembered id with its latest sighting, oldest first (a full checkpoint).
+    pub(crate) fn entries(&self) -> Vec<(&str, Millis)> {
+        let mut all: Vec<(&str, Millis)> = self.seen.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+        all.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+        all
     }
 
     pub fn len(&self) -> usize {

@@ -215,6 +215,11 @@ impl Metrics {
         self.alerts.with_label_values(&[kind.label()]).get()
     }
 
+    /// The registry, for metrics kept by other modules (`checkpoint::CheckpointMetrics`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The registry's series in Prometheus text format.
     pub fn render(&self) -> String {
         TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()

@@ -73,6 +73,38 @@ impl WindowRing {
         self.kept_base += kept;
     }
 
+    /// The buckets this ring holds, `(bucket index, aggregate)`, in slot order (checkpoints).
+    pub(crate) fn held_buckets(&self) -> impl Iterator<Item = (i64, &BucketAggregate)> + '_ {
+        self.slots.iter().filter(|(k, _)| *k != i64::MIN).map(|(k, a)| (*k, a))
+    }
+
+    pub(crate) fn live_base(&self) -> i64 {
+        self.live_base
+    }
+
+    /// Puts back a bucket read from a checkpoint; `false` when its slot already holds another.
+    pub(crate) fn restore_bucket(&mut self, k: i64, agg: BucketAggregate) -> bool {
+        let n = self.len();
+        let slot = &mut self.slots[k.rem_euclid(n) as usize];
+        if slot.0 != i64::MIN && slot.0 != k {
+            return false;
+        }
+        *slot = (k, agg);
+        true
+    }
+
+    pub(crate) fn set_live_base(&mut self, live_base: i64) {
+        self.live_base = live_base;
+    }
+
+    pub(crate) fn kept_base(&self) -> i64 {
+        self.kept_base
+    }
+
+    pub(crate) fn set_kept_base(&mut self, kept_base: i64) {
+        self.kept_base = kept_base;
+    }
+
     /// Merges the buckets inside the window at clock `now` into `into`, and returns the number of
     /// live customers at the window's start (changes strictly before it) and how many of them are
     /// not churned now. With `only`, merges just the fields that metric reads.

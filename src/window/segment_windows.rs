@@ -22,6 +22,8 @@ pub struct SegmentPartial {
     pub by_state: [i64; 3],
     /// Sum over the current members (all states) of each one's purchase amounts since first seen.
     pub lifetime_revenue: f64,
+    /// Changed since the last checkpoint took it (set by every write, see `checkpoint`).
+    pub(crate) dirty: bool,
 }
 
 impl SegmentPartial {
@@ -30,6 +32,7 @@ impl SegmentPartial {
             rings: windows.iter().map(|w| WindowRing::new(w.size_ms, w.bucket_ms)).collect(),
             by_state: [0; 3],
             lifetime_revenue: 0.0,
+            dirty: true,
         }
     }
 

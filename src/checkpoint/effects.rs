@@ -1,0 +1,154 @@
+//! Exactly-once effects without transactions (the mechanism is explained in the module doc of
+//! `checkpoint`): output headers, output positions, reading outputs back after a restore, and the
+//! suppression set.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::store::StoreError;
+
+/// Header: the input partition whose processing produced the record.
+pub const PARTITION_HEADER: &str = "cxpulse.input.partition";
+/// Header: the record's deterministic id (`alert_id`, `message_id`, or `dl:topic:partition:offset`).
+pub const ID_HEADER: &str = "cxpulse.id";
+/// Header: the next input offset per side (`interactions,surveys`, -1 unknown) when it was made.
+pub const INPUT_HEADER: &str = "cxpulse.input.next";
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Per output (topic, partition): a position at or after which every record of this input
+/// partition came from input past the last checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct OutputPositions {
+    positions: BTreeMap<(String, i32), i64>,
+}
+
+impl OutputPositions {
+    /// Starts at the current ends of the output topics (nothing of ours lies past them yet).
+    pub fn at(ends: &BTreeMap<(String, i32), i64>) -> Self {
+        OutputPositions { positions: ends.clone() }
+    }
+
+    /// A delivery acknowledged at `offset`: our later records land after it.
+    pub fn delivered(&mut self, topic: &str, partition: i32, offset: i64) {
+        let entry = self.positions.entry((topic.to_string(), partition)).or_insert(offset + 1);
+        *entry = (*entry).max(offset + 1);
+    }
+
+    pub fn to_vec(&self) -> Vec<(String, i32, i64)> {
+        self.positions.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect()
+    }
+}
+
+/// The current end (high watermark) of every partition of `topics`. Blocking.
+pub fn output_ends(config: &ClientConfig, topics: &[String]) -> Result<BTreeMap<(String, i32), i64>, StoreError> {
+    let err = |topic: &str, detail: String| StoreError::Read { topic: topic.to_string(), partition: -1, detail };
+    let consumer: BaseConsumer = config.create().map_err(|e| err("", e.to_string()))?;
+    let mut ends = BTreeMap::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic.as_str()), TIMEOUT).map_err(|e| err(topic, e.to_string()))?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { continue };
+        for p in t.partitions() {
+            let (_, high) = consumer.fetch_watermarks(topic, p.id(), TIMEOUT).map_err(|e| err(topic, e.to_string()))?;
+            ends.insert((topic.clone(), p.id()), high);
+        }
+    }
+    Ok(ends)
+}
+
+/// Ids this partition published past its checkpoint, to suppress when reprocessing re-emits them.
+#[derive(Debug, Default)]
+pub struct Suppression {
+    ids: HashSet<String>,
+    /// Once processing has reached these next offsets (per side) the set is dropped.
+    until: [i64; 2],
+}
+
+impl Suppression {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether `id` was published already (then it is forgotten: it is re-emitted once).
+    pub fn suppress(&mut self, id: &str) -> bool {
+        self.ids.remove(id)
+    }
+
+    /// Drops the set once processing passed the furthest input any of its records came from.
+    pub fn passed(&mut self, next: [i64; 2]) -> bool {
+        if !self.ids.is_empty() && next[0] >= self.until[0] && next[1] >= self.until[1] {
+            self.ids = HashSet::new();
+        }
+        self.ids.is_empty()
+    }
+}
+
+/// Reads the outputs from `from` to `to` and keeps the ids of records made by `partition`. Blocking.
+pub fn read_back(
+    config: &ClientConfig,
+    partition: i32,
+    from: &[(String, i32, i64)],
+    to: &BTreeMap<(String, i32), i64>,
+) -> Result<(Suppression, u64), StoreError> {
+    let err = |detail: String| StoreError::Read { topic: "outputs".into(), partition, detail };
+    let consumer: BaseConsumer = config.create().map_err(|e| err(e.to_string()))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = BTreeMap::new();
+    for (topic, p, start) in from {
+        let end = to.get(&(topic.clone(), *p)).copied().unwrap_or(*start);
+        if end > *start {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(*start)).map_err(|e| err(e.to_string()))?;
+            remaining.insert((topic.clone(), *p), end);
+        }
+    }
+    let mut out = Suppression { ids: HashSet::new(), until: [-1, -1] };
+    let mut read = 0u64;
+    if remaining.is_empty() {
+        return Ok((out, read));
+    }
+    consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
+    let deadline = Instant::now() + READ_TIMEOUT;
+    let wanted = partition.to_string();
+    while !remaining.is_empty() {
+        if Instant::now() > deadline {
+            return Err(err(format!("outputs not read back within {READ_TIMEOUT:?}")));
+        }
+        let message = match consumer.poll(Duration::from_millis(500)) {
+            None => continue,
+            Some(Err(e)) => return Err(err(e.to_string())),
+            Some(Ok(m)) => m,
+        };
+        read += 1;
+        let key = (message.topic().to_string(), message.partition());
+        if remaining.get(&key).is_some_and(|end| message.offset() + 1 >= *end) {
+            remaining.remove(&key);
+        }
+        let Some(headers) = message.headers() else { continue };
+        let header = |name: &str| {
+            headers.iter().find(|h| h.key == name).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
+        };
+        if header(PARTITION_HEADER) != Some(wanted.as_str()) {
+            continue;
+        }
+        if let Some(id) = header(ID_HEADER) {
+            out.ids.insert(id.to_string());
+        }
+        if let Some(next) = header(INPUT_HEADER) {
+            for (side, value) in next.split(',').take(2).enumerate() {
+                if let Ok(v) = value.parse::<i64>() {
+                    out.until[side] = out.until[side].max(v);
+                }
+            }
+        }
+    }
+    Ok((out, read))
+}

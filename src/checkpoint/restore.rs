@@ -1,0 +1,156 @@
+//! Restoring one partition from the records of its store: the latest meta names the base and
+//! deltas to apply, in order; anything it does not name (a checkpoint cut short by a crash, or
+//! pieces a crash kept from being deleted) is ignored, and reported so it can be deleted.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use super::chunk::{self, DecodeContext, Entry};
+use super::codec::DecodeError;
+use super::fingerprint::{differences, fingerprint};
+use super::meta::Meta;
+use super::snapshot::meta_key;
+use crate::engine::Partition;
+
+/// One record as read back from a store: its key, where it was read (Kafka offset; -1 in a
+/// directory) and its value (`None`: a tombstone).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub key: String,
+    pub offset: i64,
+    pub value: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Error)]
+pub enum RestoreError {
+    #[error("checkpoint of partition {partition}: record `{key}` at offset {offset} cannot be read: {source}")]
+    Corrupt {
+        partition: i32,
+        key: String,
+        offset: i64,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("checkpoint of partition {partition}: record `{key}` named by its meta (offset {offset}) is missing")]
+    Missing { partition: i32, key: String, offset: i64 },
+    #[error(
+        "checkpoint of partition {partition} was taken with a configuration that shapes state differently: \
+         {changes}; set checkpoint.on_incompatible = \"rebuild\" to start this partition empty instead"
+    )]
+    Incompatible { partition: i32, changes: String },
+}
+
+impl RestoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RestoreError::Corrupt { .. } => "corrupt",
+            RestoreError::Missing { .. } => "missing",
+            RestoreError::Incompatible { .. } => "incompatible",
+        }
+    }
+}
+
+/// The latest value of each key (a tombstone removes it), with the offset it was read at.
+pub fn latest(records: impl IntoIterator<Item = Stored>) -> BTreeMap<String, (i64, Vec<u8>)> {
+    let mut map = BTreeMap::new();
+    for r in records {
+        match r.value {
+            Some(v) => {
+                map.insert(r.key, (r.offset, v));
+            }
+            None => {
+                map.remove(&r.key);
+            }
+        }
+    }
+    map
+}
+
+/// What a restore found.
+#[derive(Debug)]
+pub struct Restored {
+    pub meta: Meta,
+    pub customers: usize,
+    pub bytes: u64,
+    /// Keys of this partition that the meta does not name: safe to delete.
+    pub unreferenced: Vec<String>,
+}
+
+/// Reads the meta of `partition`, if there is one; checks the fingerprint.
+pub fn read_meta(
+    records: &BTreeMap<String, (i64, Vec<u8>)>,
+    number: i32,
+    engine_partition: &Partition,
+) -> Result<Option<Meta>, RestoreError> {
+    let key = meta_key(number);
+    let Some((offset, bytes)) = records.get(&key) else { return Ok(None) };
+    let meta = Meta::decode(bytes).map_err(|source| RestoreError::Corrupt {
+        partition: number,
+        key,
+        offset: *offset,
+        source,
+    })?;
+    let changes = differences(&meta.fingerprint, &fingerprint(engine_partition.settings()));
+    if !changes.is_empty() {
+        return Err(RestoreError::Incompatible { partition: number, changes: changes.join("; ") });
+    }
+    Ok(Some(meta))
+}
+
+/// Restores `partition` (fresh, empty) from the records of its store. `Ok(None)`: no checkpoint.
+pub fn restore(
+    records: &BTreeMap<String, (i64, Vec<u8>)>,
+    number: i32,
+    partition: &mut Partition,
+) -> Result<Option<Restored>, RestoreError> {
+    let Some(meta) = read_meta(records, number, partition)? else { return Ok(None) };
+    let meta_offset = records.get(&meta_key(number)).map_or(-1, |r| r.0);
+    let catalog = std::sync::Arc::clone(partition.catalog());
+    for (dimension, label) in &meta.catalog {
+        if let Some(dim) = catalog.dimension_index(dimension) {
+            catalog.intern(dim, label);
+        }
+    }
+    let settings = std::sync::Arc::clone(partition.settings());
+    let cx = DecodeContext { catalog: &catalog, windows: &settings.windows };
+    let mut named: std::collections::HashSet<String> = [meta_key(number)].into();
+    let mut bytes = 0u64;
+    let pieces = meta.base.iter().map(|p| ("base", p)).chain(meta.deltas.iter().map(|p| ("delta", p)));
+    for (kind, piece) in pieces {
+        for c in 0..piece.chunks {
+            let key = format!("{number}/{kind}/{}/{c}", piece.seq);
+            let Some((offset, value)) = records.get(&key) else {
+                return Err(RestoreError::Missing { partition: number, key, offset: meta_offset });
+            };
+            bytes += value.len() as u64;
+            chunk::decode(value, &cx, |entry| apply(partition, entry)).map_err(|source| RestoreError::Corrupt {
+                partition: number,
+                key: key.clone(),
+                offset: *offset,
+                source,
+            })?;
+            named.insert(key);
+        }
+    }
+    partition.restore_clock(meta.clock, meta.last_change);
+    partition.finish_restore();
+    partition.track_changes();
+    partition.clear_changes();
+    let prefix = format!("{number}/");
+    let unreferenced =
+        records.keys().filter(|k| k.starts_with(&prefix) && !named.contains(*k)).cloned().collect::<Vec<_>>();
+    Ok(Some(Restored { customers: partition.customer_count(), bytes, meta, unreferenced }))
+}
+
+fn apply(partition: &mut Partition, entry: Entry) {
+    match entry {
+        Entry::Customer(id, customer) => partition.restore_customer(id, customer),
+        Entry::Segment(id, mut partial) => {
+            partial.dirty = false;
+            partition.partition_view().segments.insert(id, partial);
+        }
+        Entry::Dedup(id, at) => partition.dedup_mut().remember(&id, at),
+        Entry::Ticket(ticket) => partition.tickets_mut().restore(ticket),
+    }
+}

@@ -1,0 +1,302 @@
+//! Where checkpoints are kept: the compacted changelog topic (partition p holds input partition
+//! p), or a local directory with the same records as files. Writes retry until acknowledged (or
+//! the service gives up at its shutdown deadline); reads return every record of one partition.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+use super::restore::Stored;
+use super::snapshot::Record;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// A changelog partition must be read to its end within this, or the restore fails (and retries).
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("gave up writing the checkpoint at shutdown; the input since the last one will be read again")]
+    Abandoned,
+    #[error("cannot read changelog {topic} partition {partition}: {detail}")]
+    Read { topic: String, partition: i32, detail: String },
+    #[error("checkpoint directory {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("changelog topic {topic}: {detail}")]
+    Topic { topic: String, detail: String },
+}
+
+/// The checkpoint store of the service.
+pub enum Store {
+    Kafka(KafkaStore),
+    Directory(DirectoryStore),
+}
+
+impl Store {
+    /// Writes records in order and returns once all are durable; retries until `abandon`.
+    pub async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<(), StoreError> {
+        match self {
+            Store::Kafka(k) => k.write(records, abandon).await,
+            Store::Directory(d) => {
+                let (dir, records) = (d.clone(), records.to_vec());
+                let write = tokio::task::spawn_blocking(move || dir.write(&records));
+                tokio::select! {
+                    done = write => done.map_err(|e| StoreError::Io { path: d.root.display().to_string(),
+                        source: std::io::Error::other(e.to_string()) })?,
+                    _ = abandon.cancelled() => Err(StoreError::Abandoned),
+                }
+            }
+        }
+    }
+
+    /// Every record of one partition, in the order written.
+    pub async fn read(&self, partition: i32) -> Result<Vec<Stored>, StoreError> {
+        let join = |e: tokio::task::JoinError| StoreError::Read {
+            topic: String::new(),
+            partition,
+            detail: format!("reader task failed: {e}"),
+        };
+        match self {
+            Store::Kafka(k) => {
+                let (config, topic) = (k.reader.clone(), k.topic.clone());
+                tokio::task::spawn_blocking(move || read_partition(&config, &topic, partition)).await.map_err(join)?
+            }
+            Store::Directory(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || d.read(partition)).await.map_err(join)?
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Kafka(k) => format!("changelog topic {}", k.topic),
+            Store::Directory(d) => format!("directory {}", d.root.display()),
+        }
+    }
+}
+
+pub struct KafkaStore {
+    topic: String,
+    producer: FutureProducer,
+    /// Settings of the short-lived restore consumers (no group: partitions are assigned).
+    reader: ClientConfig,
+}
+
+impl KafkaStore {
+    /// `producer` must be idempotent with acks=all; `base` carries bootstrap and security settings.
+    pub fn new(topic: &str, producer: &ClientConfig, base: &ClientConfig) -> Result<Self, rdkafka::error::KafkaError> {
+        let mut producer = producer.clone();
+        producer.set("message.max.bytes", "8388608");
+        Ok(KafkaStore { topic: topic.to_string(), producer: producer.create()?, reader: reader_config(base) })
+    }
+
+    /// Creates the changelog topic (compacted, `partitions` partitions) unless it exists; an
+    /// existing one with fewer partitions than the input is refused.
+    pub async fn ensure_topic(
+        base: &ClientConfig,
+        topic: &str,
+        partitions: i32,
+        replication: i32,
+    ) -> Result<(), StoreError> {
+        let err = |detail: String| StoreError::Topic { topic: topic.to_string(), detail };
+        let admin: AdminClient<DefaultClientContext> = base.create().map_err(|e| err(e.to_string()))?;
+        let existing = {
+            let metadata =
+                admin.inner().fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(|e| err(e.to_string()))?;
+            metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len())
+        };
+        if let Some(n) = existing.filter(|n| *n > 0) {
+            if (n as i32) < partitions {
+                return Err(err(format!(
+                    "has {n} partitions but the input has {partitions}; each input partition needs its own"
+                )));
+            }
+            return Ok(());
+        }
+        let replication =
+            if replication > 0 { TopicReplication::Fixed(replication) } else { TopicReplication::Fixed(-1) };
+        let new = NewTopic::new(topic, partitions, replication).set("cleanup.policy", "compact");
+        let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+        let results = admin.create_topics([&new], &options).await.map_err(|e| err(e.to_string()))?;
+        for result in results {
+            match result {
+                Ok(_) => tracing::info!(topic, partitions, "changelog topic created (cleanup.policy=compact)"),
+                Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(err(format!("cannot create it: {code}"))),
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<(), StoreError> {
+        let sends = records.iter().map(|r| self.write_one(r, abandon));
+        futures::future::join_all(sends).await.into_iter().collect()
+    }
+
+    async fn write_one(&self, record: &Record, abandon: &CancellationToken) -> Result<(), StoreError> {
+        let partition = partition_of(&record.key);
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let mut out = FutureRecord::<str, [u8]>::to(&self.topic).key(record.key.as_str()).partition(partition);
+            if let Some(value) = &record.value {
+                out = out.payload(value.as_slice());
+            }
+            let error = tokio::select! {
+                result = self.producer.send(out, Duration::from_secs(5)) => match result {
+                    Ok(_) => return Ok(()),
+                    Err((e, _)) => e,
+                },
+                _ = abandon.cancelled() => return Err(StoreError::Abandoned),
+            };
+            tracing::warn!(topic = self.topic, partition, %error, retry_in = ?backoff, "cannot write checkpoint, retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = abandon.cancelled() => return Err(StoreError::Abandoned),
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// Settings of the short-lived consumers that read a changelog partition or the outputs back:
+/// no group membership (partitions are assigned), nothing committed.
+pub fn reader_config(base: &ClientConfig) -> ClientConfig {
+    let mut reader = base.clone();
+    reader
+        .set("group.id", "cxpulse-checkpoint-restore")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.max.bytes", "16777216");
+    reader
+}
+
+/// Keys are `{partition}/...`: the changelog partition of a record.
+fn partition_of(key: &str) -> i32 {
+    key.split('/').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+}
+
+fn read_partition(config: &ClientConfig, topic: &str, partition: i32) -> Result<Vec<Stored>, StoreError> {
+    let err = |detail: String| StoreError::Read { topic: topic.to_string(), partition, detail };
+    let consumer: BaseConsumer = config.create().map_err(|e| err(e.to_string()))?;
+    let (low, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT).map_err(|e| err(e.to_string()))?;
+    let mut out = Vec::new();
+    if high <= low {
+        return Ok(out);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(low)).map_err(|e| err(e.to_string()))?;
+    consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
+    let deadline = Instant::now() + READ_TIMEOUT;
+    let mut next = low;
+    while next < high {
+        if Instant::now() > deadline {
+            return Err(err(format!("read only up to offset {next} of {high} in {READ_TIMEOUT:?}")));
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {
+                // Compaction may leave no record at the very end: stop where the consumer stands.
+                let position = consumer.position().map_err(|e| err(e.to_string()))?;
+                if let Some(Offset::Offset(at)) = position.find_partition(topic, partition).map(|e| e.offset()) {
+                    next = next.max(at);
+                }
+            }
+            Some(Err(e)) => return Err(err(e.to_string())),
+            Some(Ok(m)) => {
+                next = m.offset() + 1;
+                let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+                out.push(Stored { key, offset: m.offset(), value: m.payload().map(<[u8]>::to_vec) });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A local directory: `partition-{p}/` with one file per key (`/` written as `_`), written to a
+/// temporary name, synced and renamed, so a file is either complete or absent.
+#[derive(Debug, Clone)]
+pub struct DirectoryStore {
+    root: PathBuf,
+}
+
+impl DirectoryStore {
+    pub fn new(root: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(root).map_err(|source| io(root, source))?;
+        Ok(DirectoryStore { root: root.to_path_buf() })
+    }
+
+    fn dir(&self, partition: i32) -> PathBuf {
+        self.root.join(format!("partition-{partition}"))
+    }
+
+    fn write(&self, records: &[Record]) -> Result<(), StoreError> {
+        let mut dirs = Vec::new();
+        for r in records {
+            let dir = self.dir(partition_of(&r.key));
+            std::fs::create_dir_all(&dir).map_err(|source| io(&dir, source))?;
+            let path = dir.join(r.key.replace('/', "_"));
+            match &r.value {
+                Some(value) => {
+                    let tmp = path.with_extension("tmp");
+                    let write = || -> std::io::Result<()> {
+                        use std::io::Write;
+                        let mut f = std::fs::File::create(&tmp)?;
+                        f.write_all(value)?;
+                        f.sync_all()?;
+                        std::fs::rename(&tmp, &path)
+                    };
+                    write().map_err(|source| io(&path, source))?;
+                }
+                None => match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path, e)),
+                    _ => {}
+                },
+            }
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        for dir in dirs {
+            std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|source| io(&dir, source))?;
+        }
+        Ok(())
+    }
+
+    fn read(&self, partition: i32) -> Result<Vec<Stored>, StoreError> {
+        let dir = self.dir(partition);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| io(&dir, source))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                continue;
+            }
+            let value = std::fs::read(entry.path()).map_err(|source| io(&entry.path(), source))?;
+            out.push(Stored { key: name.replace('_', "/"), offset: -1, value: Some(value) });
+        }
+        Ok(out)
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io { path: path.display().to_string(), source }
+}

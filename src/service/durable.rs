@@ -1,0 +1,243 @@
+//! The partition task's side of durable state (the mechanism and its guarantees are explained in
+//! `checkpoint`): restore before processing, checkpoints at commit points, output headers and the
+//! suppression of effects already published.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::readiness::Readiness;
+use super::TaskEnv;
+use crate::alert::kafka_sink::OutRecord;
+use crate::checkpoint::effects::{self, OutputPositions, Suppression, ID_HEADER, INPUT_HEADER, PARTITION_HEADER};
+use crate::checkpoint::metrics::CheckpointMetrics;
+use crate::checkpoint::restore::{latest, restore, RestoreError};
+use crate::checkpoint::store::{Store, StoreError};
+use crate::checkpoint::{Checkpointer, Extras};
+use crate::config::{CheckpointConfig, OnCorrupt, OnIncompatible};
+use crate::engine::Partition;
+use crate::source::kafka::SIDES;
+
+const RETRY: Duration = Duration::from_secs(2);
+
+/// What every partition task shares for checkpoints.
+pub struct CheckpointEnv {
+    pub store: Store,
+    /// Settings of the short-lived consumers that read output ends and outputs back.
+    pub reader: ClientConfig,
+    pub outputs: Vec<String>,
+    pub config: CheckpointConfig,
+    pub interval: Duration,
+    pub metrics: CheckpointMetrics,
+    pub readiness: Arc<Readiness>,
+}
+
+/// One partition's checkpoint state inside its task.
+pub struct Durability {
+    checkpointer: Checkpointer,
+    outputs: OutputPositions,
+    suppression: Suppression,
+    /// Next offset per side that the restored state reflects: records below are already in it.
+    pub resume_from: [i64; SIDES],
+    last: Instant,
+    /// Something was applied since the last checkpoint.
+    pub changed: bool,
+}
+
+impl Durability {
+    /// Whether a checkpoint is due (something changed and the commit interval has passed).
+    pub fn due(&self, cp: &CheckpointEnv, clock: i64) -> bool {
+        (self.changed || self.checkpointer.clock() != Some(clock)) && self.last.elapsed() >= cp.interval
+    }
+
+    /// `true` when the effect with `id` was published before the crash and must not be again.
+    pub fn suppress(&mut self, cp: &CheckpointEnv, id: &str) -> bool {
+        let hit = !self.suppression.is_empty() && self.suppression.suppress(id);
+        if hit {
+            cp.metrics.suppressed.inc();
+        }
+        hit
+    }
+
+    /// Names the record's partition, id and input position in its headers.
+    pub fn tag(record: &mut OutRecord, number: i32, id: String, next: [i64; SIDES]) {
+        record.headers.push((PARTITION_HEADER, number.to_string()));
+        record.headers.push((ID_HEADER, id));
+        record.headers.push((INPUT_HEADER, format!("{},{}", next[0], next[1])));
+    }
+
+    pub fn delivered(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.outputs.delivered(topic, partition, offset);
+    }
+
+    /// Drops the suppression set once processing passed every input it covers.
+    pub fn processed(&mut self, next: [i64; SIDES]) {
+        self.suppression.passed(next);
+    }
+
+    /// Writes a checkpoint: chunks, then the meta naming them, then tombstones of what it replaced.
+    pub async fn checkpoint(
+        &mut self,
+        cp: &CheckpointEnv,
+        partition: &mut Partition,
+        extras: Extras,
+        abandon: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let extras = Extras { outputs: self.outputs.to_vec(), ..extras };
+        let plan = self.checkpointer.plan(partition, extras);
+        cp.store.write(&plan.chunks, abandon).await?;
+        cp.store.write(std::slice::from_ref(&plan.meta), abandon).await?;
+        self.checkpointer.written(&plan);
+        cp.metrics.checkpoints.with_label_values(&[if plan.full { "base" } else { "delta" }]).inc();
+        cp.metrics.checkpoint_bytes.inc_by(plan.bytes);
+        if !plan.tombstones.is_empty() {
+            cp.store.write(&plan.tombstones, abandon).await?;
+        }
+        self.last = Instant::now();
+        self.changed = false;
+        Ok(())
+    }
+}
+
+/// Restores partition `number` before it processes anything. `Err` (logged, the partition not
+/// ready) when its checkpoint cannot be used and the operator did not allow starting empty.
+pub async fn restore_partition(
+    env: &TaskEnv,
+    cp: &CheckpointEnv,
+    number: i32,
+    partition: &mut Partition,
+    topics: &[Option<String>; SIDES],
+    stop: &CancellationToken,
+) -> Result<Durability, String> {
+    let started = Instant::now();
+    cp.metrics.restoring.inc();
+    cp.readiness.restoring(1);
+    let result = restore_inner(env, cp, number, partition, topics, stop, started).await;
+    cp.metrics.restoring.dec();
+    cp.readiness.restoring(-1);
+    cp.metrics.restore_seconds.inc_by(started.elapsed().as_secs_f64());
+    if let Err(why) = &result {
+        cp.readiness.set_refused(number, Some(why.clone()));
+    }
+    result
+}
+
+async fn restore_inner(
+    env: &TaskEnv,
+    cp: &CheckpointEnv,
+    number: i32,
+    partition: &mut Partition,
+    topics: &[Option<String>; SIDES],
+    stop: &CancellationToken,
+    started: Instant,
+) -> Result<Durability, String> {
+    let records = retry(stop, "read the checkpoint", || cp.store.read(number)).await?;
+    cp.metrics.restore_records.inc_by(records.len() as u64);
+    let records = latest(records);
+    let mut checkpointer = Checkpointer::new(number, cp.config.chunk_bytes, cp.config.max_deltas);
+    let restored = match restore(&records, number, partition) {
+        Ok(restored) => restored,
+        Err(error) => {
+            cp.metrics.restore_failures.inc();
+            let allowed = match &error {
+                RestoreError::Incompatible { .. } => cp.config.on_incompatible == OnIncompatible::Rebuild,
+                _ => cp.config.on_corrupt == OnCorrupt::Reset,
+            };
+            if !allowed {
+                tracing::error!(partition = number, code = error.code(), %error, "partition not started: its checkpoint cannot be restored");
+                return Err(error.to_string());
+            }
+            tracing::warn!(partition = number, code = error.code(), %error,
+                "starting the partition empty as configured (checkpoint.on_incompatible / on_corrupt): its state is lost");
+            *partition = env.engine.partition(number);
+            checkpointer.start_above(records.keys());
+            None
+        }
+    };
+    let mut resume_from = [-1; SIDES];
+    let ends = retry(stop, "read the output topics' ends", || {
+        let (reader, outputs) = (cp.reader.clone(), cp.outputs.clone());
+        async move { blocking(move || effects::output_ends(&reader, &outputs)).await }
+    })
+    .await?;
+    let mut suppression = Suppression::default();
+    let (mut customers, mut bytes, mut read_back) = (0, 0, 0);
+    if let Some(restored) = restored {
+        for (side, topic) in topics.iter().enumerate() {
+            let offset = restored.meta.offsets.iter().find(|(t, _)| Some(t) == topic.as_ref()).map(|(_, o)| *o);
+            resume_from[side] = offset.unwrap_or(-1);
+        }
+        if number == 0 {
+            if let Some(rules) = &restored.meta.rules {
+                env.rules.import_state(rules);
+            }
+        }
+        let from = restored.meta.outputs.clone();
+        let (s, n) = retry(stop, "read the outputs back", || {
+            let (reader, from, ends) = (cp.reader.clone(), from.clone(), ends.clone());
+            async move { blocking(move || effects::read_back(&reader, number, &from, &ends)).await }
+        })
+        .await?;
+        (suppression, read_back) = (s, n);
+        cp.metrics.restore_records.inc_by(n);
+        (customers, bytes) = (restored.customers, restored.bytes);
+        cp.metrics.restore_customers.inc_by(customers as u64);
+        cp.metrics.restore_bytes.inc_by(bytes);
+        let garbage: Vec<_> = restored
+            .unreferenced
+            .iter()
+            .map(|key| crate::checkpoint::Record { key: key.clone(), value: None })
+            .collect();
+        checkpointer.resume(restored.meta);
+        if !garbage.is_empty() {
+            let _ = cp.store.write(&garbage, stop).await;
+        }
+    }
+    tracing::info!(
+        partition = number,
+        customers,
+        bytes,
+        outputs_read = read_back,
+        to_suppress = suppression.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        store = cp.store.describe(),
+        "partition state restored"
+    );
+    let outputs = OutputPositions::at(&ends);
+    Ok(Durability { checkpointer, outputs, suppression, resume_from, last: Instant::now(), changed: false })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(StoreError::Read { topic: String::new(), partition: -1, detail: format!("task failed: {e}") })
+    })
+}
+
+/// Retries a store operation (brokers may be away) until it succeeds or the partition is stopped.
+async fn retry<T, F, Fut>(stop: &CancellationToken, what: &str, mut f: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?RETRY, "cannot {what}, retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    _ = stop.cancelled() => return Err(format!("stopped before it could {what}")),
+                }
+            }
+        }
+    }
+}
+
+/// The next offsets to record per side: what was processed, else what the restore resumed from.
+pub fn offsets_of(topics: &[Option<String>; SIDES], next: [i64; SIDES]) -> Vec<(String, i64)> {
+    topics.iter().zip(next).filter_map(|(t, n)| Some((t.clone()?, n)).filter(|(_, n)| *n >= 0)).collect()
+}

@@ -1,0 +1,336 @@
+//! Durable state on a real broker (tansu): the service killed with SIGKILL at random points and
+//! restarted ends with the same figures and the same alerts and messages (by id, none twice) as an
+//! uninterrupted replay; a customer who went quiet before a crash is alerted after the restart at
+//! the right time; a partition moved to a second instance keeps its state; a corrupt changelog
+//! record is refused with its partition and offset.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cxpulse::replay::{replay, ReplayOptions};
+use cxpulse::source::simulator::{write_jsonl, SimulationOptions};
+use rand::Rng;
+use rdkafka::Message;
+use serde_json::Value;
+use support::*;
+
+/// Event time only (as in replay), frequent checkpoints, rules to exercise the rule state.
+const CONFIG: &str = r#"
+[clock]
+max_lag = "36500d"
+max_future_skew = "36500d"
+
+[service]
+merge_wait = "2s"
+probe_interval = "1s"
+commit_interval = "300ms"
+shutdown_timeout = "20s"
+
+[checkpoint]
+max_deltas = 4
+chunk_bytes = 16384
+replication_factor = 1
+
+[[rules]]
+name = "nps-watch"
+metric = "nps_score"
+window = "7d"
+below = 20.0
+clear = 30.0
+min_samples = 5
+
+[[rules]]
+name = "busy-support"
+metric = "interactions"
+label = "support_opened"
+window = "24h"
+above = 3.0
+clear = 2.0
+"#;
+
+/// Lines of the exposition that are segment figures (what must survive crashes).
+fn figures(metrics: &str) -> BTreeSet<String> {
+    const SERVICE: [&str; 3] = ["cxpulse_rule_firing", "cxpulse_build_info", "cxpulse_stream_time_seconds"];
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("cxpulse_") && l.contains("dimension=\""))
+        .filter(|l| !SERVICE.iter().any(|s| l.starts_with(s)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The real binary, killed on drop.
+struct Binary {
+    child: Child,
+    http: std::net::SocketAddr,
+}
+
+impl Binary {
+    fn start(config: &Path, port: u16, log: &Path) -> Binary {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cxpulse"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Binary { child, http: std::net::SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+
+    async fn metrics(&self) -> String {
+        http_get(self.http, "/metrics").await.map(|(_, b)| b).unwrap_or_default()
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "graceful shutdown failed: {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the service did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn ids(records: &[Value], field: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        let id = r[field].as_str().unwrap().to_string();
+        assert!(out.insert(id.clone(), r.clone()).is_none(), "{field} {id} published twice");
+    }
+    out
+}
+
+fn payloads(messages: &[rdkafka::message::OwnedMessage]) -> Vec<Value> {
+    messages.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_three_times_equals_an_uninterrupted_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // The simulated file, and what an uninterrupted replay of it gives.
+    let input = dir.join("events.jsonl");
+    let opts = SimulationOptions { customers: 250, days: 40, seed: 7, start_ms: SimulationOptions::DEFAULT_START_MS };
+    write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
+    let replay_config = write_config(dir, "embedded", "replay", 1, CONFIG);
+    let out = |name: &str| Some(dir.join(name));
+    let options = ReplayOptions {
+        input: input.clone(),
+        metrics_out: out("metrics.prom"),
+        alerts_out: out("alerts.jsonl"),
+        messages_out: out("messages.jsonl"),
+        ..ReplayOptions::default()
+    };
+    replay(&cxpulse::config::load(Some(&replay_config), &[]).unwrap(), &options).unwrap();
+    let replayed_alerts = json_lines(&dir.join("alerts.jsonl"));
+    let replayed_messages = json_lines(&dir.join("messages.jsonl"));
+
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 1).await;
+    let lines: Vec<Vec<u8>> =
+        std::fs::read(&input).unwrap().split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    let records: Vec<Record> = lines.iter().map(|l| route_line(l)).collect();
+    let positions = produce(&bootstrap, &records).await;
+    let ends: BTreeMap<&str, i64> = [TOPICS[0], TOPICS[1]]
+        .into_iter()
+        .map(|t| {
+            let end = records.iter().zip(&positions).filter(|(r, _)| r.topic == t).map(|(_, (_, o))| o + 1).max();
+            (t, end.unwrap_or(0))
+        })
+        .collect();
+
+    let port = free_port();
+    let config = write_config(dir, &bootstrap, "durable", port, CONFIG);
+    let log = dir.join("service.log");
+    let total = lines.len() as u64;
+    let mut rng = rand::thread_rng();
+    let mut restored_customers = 0.0;
+    for round in 0..3 {
+        let service = Binary::start(&config, port, &log);
+        // Kill once this process has applied a random share of what is left.
+        let at = rng.gen_range(total / 20..total / 6);
+        wait_until(Duration::from_secs(120), "events applied before the kill", || async {
+            events_seen(&service.metrics().await) >= at
+        })
+        .await;
+        if round > 0 {
+            restored_customers += metric(&service.metrics().await, "cxpulse_restore_customers_total").unwrap_or(0.0);
+        }
+        service.kill9();
+    }
+    let service = Binary::start(&config, port, &log);
+    wait_until(Duration::from_secs(180), "every input offset committed", || async {
+        let done = [TOPICS[0], TOPICS[1]].iter().all(|t| committed(&bootstrap, "durable", t, 1)[0] == Some(ends[t]));
+        done && service.metrics().await.contains("cxpulse_ready 1")
+    })
+    .await;
+    let metrics = service.metrics().await;
+    restored_customers += metric(&metrics, "cxpulse_restore_customers_total").unwrap_or(0.0);
+    service.stop();
+    assert!(restored_customers > 0.0, "restarts restored customers from the changelog (no local disk)");
+
+    let (live, expected) = (figures(&metrics), figures(&std::fs::read_to_string(dir.join("metrics.prom")).unwrap()));
+    let only_live: Vec<_> = live.difference(&expected).collect();
+    let only_replay: Vec<_> = expected.difference(&live).collect();
+    assert!(
+        only_live.is_empty() && only_replay.is_empty(),
+        "figures differ after 3 SIGKILLs:\nlive only: {only_live:#?}\nreplay only: {only_replay:#?}\n(log: {})",
+        log.display()
+    );
+    let alerts = ids(&payloads(&read_topic(&bootstrap, TOPICS[2], 1, Duration::from_secs(30))), "alert_id");
+    let messages = ids(&payloads(&read_topic(&bootstrap, TOPICS[3], 1, Duration::from_secs(30))), "message_id");
+    assert_eq!(messages, ids(&replayed_messages, "message_id"), "messages");
+    let mut expected = ids(&replayed_alerts, "alert_id");
+    // Replay also evaluates rules once at its very end; live evaluates them at bucket boundaries.
+    let end = replayed_alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default().to_string();
+    expected.retain(|id, a| alerts.contains_key(id) || !(a["kind"] == "segment_threshold" && a["at"] == end.as_str()));
+    assert_eq!(alerts.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "alert ids");
+    assert_eq!(alerts, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_quiet_before_a_crash_is_alerted_after_the_restart_at_the_right_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 1).await;
+    let ts = chrono::Utc::now().timestamp_millis();
+    let line = format!(r#"{{"type":"interaction","kind":"login","customer_id":"quiet-1","ts":{ts}}}"#);
+    produce(&bootstrap, &[route_line(line.as_bytes())]).await;
+    let extra = "[clock]\nmax_lag = \"1s\"\n\n[inactivity]\ninactive_after = \"20s\"\nchurn_after = \"1d\"\n\n\
+                 [service]\ncommit_interval = \"200ms\"\nprobe_interval = \"1s\"\n\n[checkpoint]\nreplication_factor = 1\n";
+    let port = free_port();
+    let config = write_config(dir.path(), &bootstrap, "quiet", port, extra);
+    let log = dir.path().join("service.log");
+    let service = Binary::start(&config, port, &log);
+    wait_until(Duration::from_secs(60), "the event checkpointed", || async {
+        let m = service.metrics().await;
+        events_seen(&m) == 1 && metric(&m, "cxpulse_checkpoints_total{kind=\"base\"}").unwrap_or(0.0) >= 1.0
+    })
+    .await;
+    service.kill9();
+    // Down while the customer's deadline passes.
+    let due = ts + 20_000;
+    let wait = (due + 3_000 - chrono::Utc::now().timestamp_millis()).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let service = Binary::start(&config, port, &log);
+    wait_until(Duration::from_secs(60), "the inactive alert", || async {
+        metric(&service.metrics().await, "cxpulse_alerts_total{kind=\"customer_inactive\"}").unwrap_or(0.0) >= 1.0
+    })
+    .await;
+    service.stop();
+    let alerts = payloads(&read_topic(&bootstrap, TOPICS[2], 1, Duration::from_secs(20)));
+    let inactive: Vec<&Value> = alerts.iter().filter(|a| a["kind"] == "customer_inactive").collect();
+    assert_eq!(inactive.len(), 1, "{alerts:?}");
+    assert_eq!(inactive[0]["customer_id"], "quiet-1");
+    assert_eq!(inactive[0]["at"], cxpulse::event::time::format_rfc3339(due).as_str(), "at its own deadline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moved_to_a_second_instance_keeps_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 2).await;
+    let input = dir.path().join("events.jsonl");
+    let opts = SimulationOptions { customers: 120, days: 20, seed: 5, start_ms: SimulationOptions::DEFAULT_START_MS };
+    write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&input).unwrap();
+    let records: Vec<Record> = text.lines().map(|l| route_line(l.as_bytes())).collect();
+    let customers: BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["customer_id"].as_str().map(str::to_string))
+        .collect();
+    let half = records.len() / 2;
+    produce(&bootstrap, &records[..half]).await;
+    let extra = "[clock]\nmax_lag = \"36500d\"\n\n[service]\ncommit_interval = \"200ms\"\nprobe_interval = \"1s\"\n\n\
+                 [checkpoint]\nreplication_factor = 1\n";
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = InProcess::start(&write_config(dir.path(), &bootstrap, "handover", port_a, extra), port_a);
+    wait_until(Duration::from_secs(90), "first half consumed", || async {
+        events_seen(&a.metrics().await) == half as u64
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let config_b = dir.path().join("b.toml");
+    std::fs::write(
+        &config_b,
+        std::fs::read_to_string(dir.path().join("handover.toml"))
+            .unwrap()
+            .replace(&format!("127.0.0.1:{port_a}"), &format!("127.0.0.1:{port_b}")),
+    )
+    .unwrap();
+    let b = InProcess::start(&config_b, port_b);
+    wait_until(Duration::from_secs(90), "a partition handed over and restored", || async {
+        metric(&b.metrics().await, "cxpulse_restore_customers_total").unwrap_or(0.0) > 0.0
+    })
+    .await;
+    produce(&bootstrap, &records[half..]).await;
+    wait_until(Duration::from_secs(90), "second half consumed", || async {
+        events_seen(&a.metrics().await) + events_seen(&b.metrics().await) == records.len() as u64
+    })
+    .await;
+    let tracked = |m: &str| metric(m, "cxpulse_tracked_customers").unwrap_or(0.0);
+    let (ma, mb) = (a.metrics().await, b.metrics().await);
+    assert_eq!(tracked(&ma) + tracked(&mb), customers.len() as f64, "every customer is tracked exactly once");
+    a.stop().await;
+    b.stop().await;
+    ids(&payloads(&read_topic(&bootstrap, TOPICS[2], 1, Duration::from_secs(20))), "alert_id");
+    ids(&payloads(&read_topic(&bootstrap, TOPICS[3], 1, Duration::from_secs(20))), "message_id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_changelog_record_is_refused_with_its_partition_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 1).await;
+    create_topics(&bootstrap, &[("cx.cxpulse-changelog", 1)]).await;
+    let garbage = Record {
+        topic: "cx.cxpulse-changelog".into(),
+        key: Some(b"0/meta".to_vec()),
+        value: Some(b"CXPK\x01\x01\xff".to_vec()),
+    };
+    produce(&bootstrap, &[garbage]).await;
+    let line = br#"{"type":"interaction","kind":"login","customer_id":"c-1","ts":"2026-11-01T12:00:00Z"}"#;
+    produce(&bootstrap, &[route_line(line)]).await;
+    let port = free_port();
+    let extra = "[service]\nprobe_interval = \"1s\"\n\n[checkpoint]\nreplication_factor = 1\n";
+    let service = InProcess::start(&write_config(dir.path(), &bootstrap, "corrupt", port, extra), port);
+    wait_until(Duration::from_secs(60), "the refusal", || async { service.ready().await.1.contains("refuses to run") })
+        .await;
+    let (ready, why) = service.ready().await;
+    assert!(!ready);
+    assert!(why.contains("partition 0") && why.contains("`0/meta` at offset 0"), "{why}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(events_seen(&service.metrics().await), 0, "nothing is processed on a half-restored state");
+    service.stop().await;
+}
