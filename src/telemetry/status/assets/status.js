@@ -335,7 +335,7 @@
     } else {
       html += '<div class="empty">No counts.</div>';
     }
-    html += '</div><div><div class="card"><table class="grid" id="segment-alerts"><thead><tr><th>At (stream time)</th><th>State</th><th>Rule</th><th>Segment</th><th class="num">Value</th><th class="num">Threshold</th></tr></thead><tbody>';
+    html += '</div><div><div class="card tablewrap"><table class="grid" id="segment-alerts"><thead><tr><th>At (stream time)</th><th>State</th><th>Rule</th><th>Segment</th><th class="num">Value</th><th class="num">Threshold</th></tr></thead><tbody>';
     if (!doc.recent.length) html += '<tr><td colspan="6" class="empty">No segment threshold alerts yet.</td></tr>';
     doc.recent.forEach(function (a) {
       var seg = REPORT ? esc(a.dimension + ' / ' + a.segment) :
