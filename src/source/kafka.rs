@@ -7,6 +7,11 @@
 //! committed and the partitions leave. The consumer's main queue, which carries the rebalance
 //! events, is served on a dedicated thread ([`KafkaSource::spawn_poller`]), so the rebalance
 //! callbacks may block while tasks drain without ever blocking the async runtime.
+//!
+//! Both rebalance protocols work: with the eager one (`range`, two input topics) every rebalance
+//! revokes and assigns everything; with the cooperative one (`cooperative-sticky`, one input topic,
+//! see `kafka_client`) rdkafka applies the lists with `incremental_assign`/`incremental_unassign`
+//! and the callbacks receive only the partitions that move, so the others keep their task.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, Weak};
