@@ -2,6 +2,21 @@
 //! the wall clock for two things: the live clock's lower bound (`wall − clock.max_lag`, SPEC §2) and
 //! the decoder's `future_timestamp` check. Tests swap in a [`ManualClock`] so both are deterministic
 //! (as Vector's throttle does with its fake clock).
+//!
+//! # Why a lagging partition never makes its customers look inactive
+//! The lower bound is not taken from the wall clock as it is now, but from the last instant `T` at
+//! which the partition was *known to have no record waiting*: every record appended to its input
+//! partitions before `T` had been received ([`live_floor`] gives `T − max_lag`). `T` is confirmed
+//! in two ways (see `service::partition_task::Positions`): librdkafka's end-of-partition marker,
+//! which the fetcher puts in the partition queue behind the last record of the log, and the
+//! probe's high-watermark measurement when it is not beyond what was received. A partition that
+//! has a backlog gets no confirmation until it has read up to the end, so while it catches up its
+//! clock is its largest event time, exactly as in replay: no customer goes quiet because its
+//! newer events are still unread. A caught-up partition is confirmed as fast as records arrive
+//! or every `service.probe_interval` while idle, so its clock trails the wall clock by
+//! `max_lag` plus at most a probe interval. When the brokers stop answering, confirmations stop
+//! and the bound stays where it was: an outage, however long, moves no customer to inactive for
+//! records that could not be read.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -49,9 +64,10 @@ impl WallClock for ManualClock {
     }
 }
 
-/// The live lower bound of a partition clock: `wall − max_lag` (SPEC §2).
-pub fn live_floor(clock: &dyn WallClock, max_lag_ms: i64) -> Millis {
-    clock.now_ms().saturating_sub(max_lag_ms)
+/// The live lower bound of a partition clock (SPEC §2): `T − max_lag`, where `T` is the last wall
+/// time at which the partition was known to be caught up (see the module doc).
+pub fn live_floor(caught_up_at: Millis, max_lag_ms: i64) -> Millis {
+    caught_up_at.saturating_sub(max_lag_ms)
 }
 
 #[cfg(test)]
@@ -66,7 +82,7 @@ mod tests {
         clock.advance(500);
         assert_eq!(shared.now_ms(), 1_500);
         clock.set(10);
-        assert_eq!(live_floor(&shared, 5), 5);
+        assert_eq!(live_floor(shared.now_ms(), 5), 5);
     }
 
     #[test]

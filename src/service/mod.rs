@@ -186,6 +186,7 @@ impl KafkaParts {
             .context("kafka producer")?;
         let sink = Arc::new(sink);
         let settings = &core.engine.settings;
+        let probe_clock = Arc::clone(&clock);
         let env = Arc::new(TaskEnv {
             decoder: Decoder::new(
                 settings.max_event_bytes,
@@ -215,6 +216,7 @@ impl KafkaParts {
             readiness: Arc::clone(&core.readiness),
             metrics: Arc::clone(&core.metrics),
             lifecycle: Arc::clone(&lifecycle),
+            clock: probe_clock,
             brokers: bootstrap.to_string(),
         });
         Ok(KafkaParts { source, probe, lifecycle, sink })

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -34,18 +34,24 @@ const MAX_BATCH: usize = 2_000;
 /// The live clock moves forward this often while input is idle (SPEC §2).
 const TICK: Duration = Duration::from_secs(1);
 
-/// Per side: the next offset to process (written by the task, read by the lag probe) and the
-/// partition's high watermark as last measured (written by the probe, read by the merge). -1 is
-/// unknown.
+/// What is known about each side's position, shared with the lag probe. -1 is unknown.
 #[derive(Debug)]
 pub struct Positions {
+    /// The next offset to process (written by the task once the batch is stored, read by the probe).
     next: [AtomicI64; SIDES],
+    /// The offset after the last record the task received from the queue.
+    received: [AtomicI64; SIDES],
+    /// The partition's high watermark as last measured by the probe (read by the merge).
     high: [AtomicI64; SIDES],
+    /// Wall ms of the latest instant at which every record then on the broker had been received
+    /// (the `T` of `engine::clock`): set on the end-of-partition marker and by the probe.
+    caught_up_at: [AtomicI64; SIDES],
 }
 
 impl Default for Positions {
     fn default() -> Self {
-        Positions { next: [AtomicI64::new(-1), AtomicI64::new(-1)], high: [AtomicI64::new(-1), AtomicI64::new(-1)] }
+        let unknown = || [AtomicI64::new(-1), AtomicI64::new(-1)];
+        Positions { next: unknown(), received: unknown(), high: unknown(), caught_up_at: unknown() }
     }
 }
 
@@ -58,6 +64,15 @@ impl Positions {
         self.next[side].store(next, Ordering::Release);
     }
 
+    /// The offset after the last record received on `side`, if any was.
+    pub fn received(&self, side: usize) -> Option<i64> {
+        Some(self.received[side].load(Ordering::Acquire)).filter(|o| *o >= 0)
+    }
+
+    fn set_received(&self, side: usize, next: i64) {
+        self.received[side].store(next, Ordering::Release);
+    }
+
     pub fn set_high_watermark(&self, side: usize, high: i64) {
         self.high[side].store(high, Ordering::Release);
     }
@@ -65,6 +80,27 @@ impl Positions {
     /// Whether records from `received_next` on are known to exist on the broker.
     fn behind(&self, side: usize, received_next: i64) -> bool {
         received_next >= 0 && self.high[side].load(Ordering::Acquire) > received_next
+    }
+
+    /// Every record appended to `side` before wall time `at` has been received. Callers: the task
+    /// on the end-of-partition marker; the probe when the high watermark it asked for at `at` is
+    /// not beyond what was received, read after the answer.
+    pub fn caught_up(&self, side: usize, at: Millis) {
+        self.caught_up_at[side].fetch_max(at, Ordering::AcqRel);
+    }
+
+    /// The latest instant at which every present side was caught up: the earliest of theirs.
+    /// `None` while a present side never was.
+    pub fn caught_up_at(&self, present: [bool; SIDES]) -> Option<Millis> {
+        let mut earliest: Option<Millis> = None;
+        for side in (0..SIDES).filter(|s| present[*s]) {
+            let at = self.caught_up_at[side].load(Ordering::Acquire);
+            if at < 0 {
+                return None;
+            }
+            earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        }
+        earliest
     }
 }
 
@@ -212,9 +248,9 @@ impl PartitionTask {
             let Some(input) = &self.sides[side] else {
                 continue;
             };
-            if let Some(received) = input.queue.recv().now_or_never() {
-                self.heads[side] = to_head(&self.env, self.number, received);
-                self.note_received(side);
+            let got = input.queue.recv().now_or_never().map(|r| to_head(&self.env, self.number, r));
+            if let Some(got) = got {
+                self.accept(side, got);
             }
         }
     }
@@ -225,21 +261,28 @@ impl PartitionTask {
         let (want0, want1) = (wanted(0), wanted(1));
         let (env, number) = (&self.env, self.number);
         let [side0, side1] = &self.sides;
-        let head = tokio::select! {
+        let got = tokio::select! {
             received = recv(side0), if want0 => Some((0, to_head(env, number, received))),
             received = recv(side1), if want1 => Some((1, to_head(env, number, received))),
             _ = tokio::time::sleep_until(deadline.into()) => None,
             _ = stop.cancelled() => None,
         };
-        if let Some((s, Some(head))) = head {
-            self.heads[s] = Some(head);
-            self.note_received(s);
+        if let Some((side, got)) = got {
+            self.accept(side, got);
         }
     }
 
-    fn note_received(&mut self, side: usize) {
-        if let Some(head) = &self.heads[side] {
-            self.received_next[side] = head.offset + 1;
+    /// Buffers a received record as the side's head, or notes that the side reached the end of
+    /// what the broker holds (every record before the marker is received: `engine::clock`).
+    fn accept(&mut self, side: usize, got: Received) {
+        match got {
+            Received::Record(head) => {
+                self.received_next[side] = head.offset + 1;
+                self.positions.set_received(side, head.offset + 1);
+                self.heads[side] = Some(head);
+            }
+            Received::End => self.positions.caught_up(side, self.env.clock.now_ms()),
+            Received::Nothing => {}
         }
     }
 
@@ -294,12 +337,18 @@ impl PartitionTask {
         self.batch.next_offsets[side] = Some(head.offset + 1);
     }
 
-    /// Moves the partition clock to `wall − clock.max_lag` once it has one (SPEC §2).
+    /// Moves the partition clock to its live lower bound once it has a clock (SPEC §2): only when
+    /// no received record is waiting to be applied, and only up to `T − clock.max_lag` with `T`
+    /// the last instant every side was caught up (`engine::clock`), so a backlog is never skipped.
     fn tick(&mut self) {
-        if self.partition.clock() == NEVER {
+        if self.partition.clock() == NEVER || self.heads.iter().any(Option::is_some) {
             return;
         }
-        let floor = live_floor(self.env.clock.as_ref(), self.env.max_lag_ms);
+        let present = [0, 1].map(|s| self.sides[s].is_some());
+        let Some(caught_up_at) = self.positions.caught_up_at(present) else {
+            return;
+        };
+        let floor = live_floor(caught_up_at, self.env.max_lag_ms);
         self.partition.advance_to(floor, &mut self.effects, &mut self.hook);
         self.collect_effects();
     }
@@ -408,13 +457,24 @@ async fn recv(side: &Option<InputSide>) -> KafkaResult<BorrowedMessage<'_>> {
     }
 }
 
-/// Decodes a received record; `None` for a consumer error (logged).
-fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>>) -> Option<Head> {
+/// What a partition queue gave.
+enum Received {
+    Record(Head),
+    /// librdkafka's end-of-partition marker (`enable.partition.eof`): it follows the last record
+    /// the broker held when it answered the fetch.
+    End,
+    /// A consumer error (logged).
+    Nothing,
+}
+
+/// Decodes a received record.
+fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>>) -> Received {
     let message = match received {
         Ok(message) => message,
+        Err(KafkaError::PartitionEOF(_)) => return Received::End,
         Err(error) => {
             tracing::warn!(partition = number, %error, "kafka partition error");
-            return None;
+            return Received::Nothing;
         }
     };
     let offset = message.offset();
@@ -438,7 +498,7 @@ fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>
             Err(rejection) => (Millis::MIN, rejected(rejection, bytes, false)),
         },
     };
-    Some(Head { offset, received: Instant::now(), order, input })
+    Received::Record(Head { offset, received: Instant::now(), order, input })
 }
 
 /// Counts an effect; segment alerts are logged (they name segments, never customers).
@@ -466,5 +526,24 @@ fn note_effect(env: &TaskEnv, effect: &Effect) {
             }
         }
         Effect::Message(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caught_up_is_the_earliest_confirmation_of_the_present_sides() {
+        let positions = Positions::default();
+        assert_eq!(positions.caught_up_at([true, true]), None, "never confirmed");
+        positions.caught_up(0, 5_000);
+        assert_eq!(positions.caught_up_at([true, true]), None, "one side still unconfirmed");
+        assert_eq!(positions.caught_up_at([true, false]), Some(5_000), "an absent side does not count");
+        positions.caught_up(1, 7_000);
+        assert_eq!(positions.caught_up_at([true, true]), Some(5_000));
+        positions.caught_up(0, 9_000);
+        positions.caught_up(0, 8_000);
+        assert_eq!(positions.caught_up_at([true, true]), Some(7_000), "confirmations never go back");
     }
 }

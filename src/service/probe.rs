@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::lifecycle::{Lifecycle, PartitionProgress};
 use super::readiness::Readiness;
+use crate::engine::clock::WallClock;
 use crate::source::kafka::LiveConsumer;
 use crate::source::topology::{self, TopologyError};
 use crate::telemetry::Metrics;
@@ -47,6 +48,8 @@ pub struct Probe {
     pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
+    /// Stamps the caught-up confirmations (see `engine::clock`).
+    pub clock: Arc<dyn WallClock>,
     /// For log lines only (never contains credentials: those live in `kafka.properties`).
     pub brokers: String,
 }
@@ -65,18 +68,26 @@ impl Probe {
         Ok(topology::check((&self.topics[0], interactions), (&self.topics[1], surveys))?)
     }
 
-    /// Lag of every assigned partition, published as metrics; returns the sum. Blocking.
+    /// Lag of every assigned partition, published as metrics; returns the sum. Also tells each
+    /// partition when it was caught up (what its live clock's lower bound rests on). Blocking.
     fn measure_lag(&self) -> Result<i64, KafkaError> {
         let mut total = 0;
         for progress in self.lifecycle.progress() {
             for (side, topic) in progress.topics.iter().enumerate() {
                 let Some(topic) = topic else { continue };
+                let asked_at = self.clock.now_ms();
                 let (low, high) = self.consumer.fetch_watermarks(topic, progress.number, REQUEST_TIMEOUT)?;
                 progress.positions.set_high_watermark(side, high);
                 let position = match progress.positions.get(side) {
                     Some(next) => next,
                     None => self.committed(topic, &progress).unwrap_or(low),
                 };
+                // Read after the answer: when it reaches `high`, every record appended before
+                // `asked_at` has been received.
+                let received = progress.positions.received(side).unwrap_or(position).max(low);
+                if received >= high {
+                    progress.positions.caught_up(side, asked_at);
+                }
                 let lag = (high - position.max(low)).max(0);
                 self.metrics.set_consumer_lag(topic, progress.number, lag);
                 total += lag;

@@ -7,6 +7,11 @@
 //! committed and the partitions leave. The consumer's main queue, which carries the rebalance
 //! events, is served on a dedicated thread ([`KafkaSource::spawn_poller`]), so the rebalance
 //! callbacks may block while tasks drain without ever blocking the async runtime.
+//!
+//! Both rebalance protocols work: with the eager one (`range`, two input topics) every rebalance
+//! revokes and assigns everything; with the cooperative one (`cooperative-sticky`, one input topic,
+//! see `kafka_client`) rdkafka applies the lists with `incremental_assign`/`incremental_unassign`
+//! and the callbacks receive only the partitions that move, so the others keep their task.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, Weak};
@@ -209,11 +214,19 @@ impl KafkaSource {
     }
 }
 
+/// librdkafka counts a poll of any consumer queue as the application being alive
+/// (`max.poll.interval.ms`). With no partition assigned (after a lost assignment, or a member with
+/// nothing to do) only this loop polls, and an idle main queue would never wake it: poll at least
+/// this often, so the member is never taken for stuck and never kept from rejoining.
+const POLL_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
+
 async fn poll_main_queue(consumer: &Arc<LiveConsumer>, stop: &CancellationToken) {
     let mut last_error_log: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
+            // A new `recv` polls the queue at once.
+            _ = tokio::time::sleep(POLL_AT_LEAST_EVERY) => {}
             received = consumer.recv() => match received {
                 // A record fetched before its partition's queue was split. Rewind the partition
                 // so the record is fetched again into the split queue, in order.
@@ -225,6 +238,8 @@ async fn poll_main_queue(consumer: &Arc<LiveConsumer>, stop: &CancellationToken)
                         tracing::error!(topic, partition, %error, "cannot rewind the partition");
                     }
                 }
+                // The end of a partition not split off yet: its queue will see the next one.
+                Err(KafkaError::PartitionEOF(_)) => {}
                 Err(error) => {
                     // Transport errors repeat while a broker is away; once every 10 s is enough.
                     if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {

@@ -26,6 +26,12 @@ pub enum KafkaSetupError {
     },
     #[error("kafka.properties.{key}: both `{key}` and `{key}.file` are set; keep one")]
     Ambiguous { key: String },
+    #[error(
+        "kafka.properties.partition.assignment.strategy = \"{strategy}\" does not keep partition p of `{interactions}` \
+         and of `{surveys}` on the same member, which per-partition state needs; use \"range\" (the default with \
+         two input topics), or one input topic for both event types"
+    )]
+    Assignment { strategy: String, interactions: String, surveys: String },
     #[error("cannot create the kafka {what}: {source}")]
     Client {
         what: &'static str,
@@ -39,6 +45,7 @@ impl KafkaSetupError {
         match self {
             KafkaSetupError::SecretFile { .. } => "secret_file",
             KafkaSetupError::Ambiguous { .. } => "ambiguous_property",
+            KafkaSetupError::Assignment { .. } => "assignment_strategy",
             KafkaSetupError::Client { .. } => "client",
         }
     }
@@ -90,11 +97,7 @@ pub fn consumer_config(
     commit_interval_ms: i64,
 ) -> Result<ClientConfig, KafkaSetupError> {
     let mut config = base_config(kafka, bootstrap)?;
-    // The range assignor gives partition p of every co-partitioned topic to the same member, which
-    // the per-partition merge relies on; cooperative-sticky would not.
-    if !kafka.properties.contains_key("partition.assignment.strategy") {
-        config.set("partition.assignment.strategy", "range");
-    }
+    config.set("partition.assignment.strategy", assignment_strategy(kafka)?);
     if !kafka.properties.contains_key("auto.offset.reset") {
         config.set("auto.offset.reset", "earliest");
     }
@@ -103,8 +106,34 @@ pub fn consumer_config(
         .set("enable.auto.offset.store", "false")
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", commit_interval_ms.to_string())
-        .set("enable.partition.eof", "false");
+        // The end-of-partition marker tells a partition task it has read everything the broker
+        // holds: only then may its clock follow the wall clock (`engine::clock`).
+        .set("enable.partition.eof", "true");
     Ok(config)
+}
+
+/// The partition assignor. State belongs to a partition *number*: partition p of the interaction
+/// topic and partition p of the survey topic must be owned by the same member. Only the `range`
+/// assignor guarantees that (it hands out the same ranges of every topic with the same partition
+/// count); `cooperative-sticky` and `roundrobin` spread the two topics' partitions independently
+/// once there are two members. So two input topics use `range` (an eager protocol: every
+/// rebalance revokes and reassigns all partitions), and anything else is refused. With one input
+/// topic for both types there is nothing to keep together, and `cooperative-sticky` is the
+/// default: a rebalance then revokes only the partitions that move, and the others keep their
+/// task and state (librdkafka's incremental assign/unassign, see `source::kafka`).
+fn assignment_strategy(kafka: &KafkaConfig) -> Result<&str, KafkaSetupError> {
+    let topics = &kafka.topics;
+    let one_topic = topics.interactions == topics.surveys;
+    match kafka.properties.get("partition.assignment.strategy").map(|s| s.trim()) {
+        None if one_topic => Ok("cooperative-sticky"),
+        None => Ok("range"),
+        Some(strategy) if one_topic || strategy == "range" => Ok(strategy),
+        Some(strategy) => Err(KafkaSetupError::Assignment {
+            strategy: strategy.to_string(),
+            interactions: topics.interactions.clone(),
+            surveys: topics.surveys.clone(),
+        }),
+    }
 }
 
 /// The producer of alerts, messages and dead letters: idempotent, acknowledged by all replicas.
@@ -151,11 +180,33 @@ mod tests {
     }
 
     #[test]
+    fn the_assignor_keeps_partition_numbers_together() {
+        let mut kafka = crate::config::Config::builtin().unwrap().kafka;
+        let strategy = |kafka: &KafkaConfig| {
+            consumer_config(kafka, "127.0.0.1:1", 5000)
+                .map(|c| c.get("partition.assignment.strategy").unwrap_or_default().to_string())
+        };
+        assert_eq!(strategy(&kafka).unwrap(), "range");
+        kafka.properties = props(&[("partition.assignment.strategy", "cooperative-sticky")]);
+        let refused = strategy(&kafka).unwrap_err();
+        assert_eq!(refused.code(), "assignment_strategy");
+        assert!(refused.to_string().contains("`cx.interactions` and of `cx.surveys`"), "{refused}");
+        kafka.topics.surveys = kafka.topics.interactions.clone();
+        assert_eq!(strategy(&kafka).unwrap(), "cooperative-sticky");
+        kafka.properties.clear();
+        assert_eq!(strategy(&kafka).unwrap(), "cooperative-sticky");
+        kafka.properties = props(&[("partition.assignment.strategy", "range")]);
+        assert_eq!(strategy(&kafka).unwrap(), "range");
+    }
+
+    #[test]
     fn guarantees_cannot_be_overridden() {
         let mut kafka = crate::config::Config::builtin().unwrap().kafka;
-        kafka.properties = props(&[("enable.auto.offset.store", "true"), ("acks", "1")]);
+        kafka.properties =
+            props(&[("enable.auto.offset.store", "true"), ("acks", "1"), ("enable.partition.eof", "false")]);
         let consumer = consumer_config(&kafka, "127.0.0.1:1", 5000).unwrap();
         assert_eq!(consumer.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(consumer.get("enable.partition.eof"), Some("true"));
         assert_eq!(consumer.get("partition.assignment.strategy"), Some("range"));
         let producer = producer_config(&kafka, "127.0.0.1:1").unwrap();
         assert_eq!(producer.get("acks"), Some("all"));
