@@ -11,7 +11,7 @@ use crate::alert::{Effect, EffectSink, JsonlEffectSink};
 use crate::config::Config;
 use crate::engine::{Engine, Outcome};
 use crate::event::time::format_rfc3339;
-use crate::event::{DeadLetter, Decoder, Millis, SourcePosition};
+use crate::event::{DeadLetter, Decoder, Millis, Reason, Rejection, SourcePosition};
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
 use crate::telemetry::Metrics;
@@ -72,29 +72,33 @@ pub fn replay(config: &Config, opts: &ReplayOptions) -> anyhow::Result<ReplaySum
     while let Some(line) = source.next_line(&mut buf)? {
         summary.lines += 1;
         let received = Instant::now();
-        match decoder.decode(&buf, None) {
-            Err(rejection) => {
-                summary.invalid += 1;
-                metrics.event_rejected(rejection.reason);
-                if let Some(out) = dead_letters.as_mut() {
-                    let record = DeadLetter {
-                        reason: rejection.reason,
-                        detail: rejection.detail,
-                        source: SourcePosition::File { file: source.name().to_string(), line },
-                        payload: buf.clone(),
-                    };
-                    writeln!(out, "{}", record.to_json_line()).context("cannot write the dead-letter file")?;
-                }
-            }
+        let refused = match decoder.decode(&buf, None) {
+            Err(rejection) => Some(rejection),
             Ok(event) => {
                 let outcome = partition.apply(&event, &mut effects, &mut rules);
                 match outcome {
                     Outcome::Accepted => summary.accepted += 1,
                     Outcome::Duplicate => summary.duplicate += 1,
                     Outcome::Late => summary.late += 1,
+                    Outcome::CustomerLimit => {}
                 }
                 publish(&mut sink, &mut effects, &metrics, &mut summary)?;
                 metrics.processing_time(received.elapsed().as_secs_f64());
+                (outcome == Outcome::CustomerLimit)
+                    .then(|| Rejection::new(Reason::CustomerLimit, "the partition tracks limits.max_customers already"))
+            }
+        };
+        if let Some(rejection) = refused {
+            summary.invalid += 1;
+            metrics.event_rejected(rejection.reason);
+            if let Some(out) = dead_letters.as_mut() {
+                let record = DeadLetter {
+                    reason: rejection.reason,
+                    detail: rejection.detail,
+                    source: SourcePosition::File { file: source.name().to_string(), line },
+                    payload: buf.clone(),
+                };
+                writeln!(out, "{}", record.to_json_line()).context("cannot write the dead-letter file")?;
             }
         }
         progress.tick(summary.lines, partition.clock());
