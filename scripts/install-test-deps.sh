@@ -2,6 +2,9 @@
 # Installs what the test suite needs and is missing, so `scripts/test.sh` works on a fresh machine:
 #   - tansu, the Kafka-compatible broker the Kafka tests start on loopback (built with cargo,
 #     several minutes the first time; tests look for it on PATH and in ~/.cargo/bin).
+#   - with CXPULSE_INSTALL_TANSU_SQL=1: a second tansu built with SQLite storage (`libsql`), in
+#     ~/.cache/cxpulse/tansu-sql. Only that storage keeps SCRAM users, which the (still ignored)
+#     tests/kafka_sasl.rs needs. Opt-in while that test is not part of the suite: the build is long.
 # No Debian package is needed: librdkafka and OpenSSL are built from source by cargo.
 set -euo pipefail
 
@@ -12,4 +15,15 @@ if command -v tansu >/dev/null 2>&1 || [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/tan
 else
     echo "install-test-deps: installing tansu ${TANSU_VERSION} (cargo install, takes several minutes)"
     cargo install tansu --version "${TANSU_VERSION}" --features dynostore
+fi
+
+TANSU_SQL_ROOT="$HOME/.cache/cxpulse/tansu-sql"
+if [ "${CXPULSE_INSTALL_TANSU_SQL:-0}" != 1 ]; then
+    :
+elif [ -x "$TANSU_SQL_ROOT/bin/tansu" ]; then
+    echo "install-test-deps: tansu with SQLite storage present"
+else
+    echo "install-test-deps: installing tansu ${TANSU_VERSION} with SQLite storage (cargo install, several minutes)"
+    CARGO_TARGET_DIR="$HOME/.cache/cxpulse/tansu-sql-target" \
+        cargo install tansu --version "${TANSU_VERSION}" --features libsql --root "$TANSU_SQL_ROOT"
 fi
