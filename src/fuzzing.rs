@@ -20,8 +20,11 @@ use crate::engine::Settings;
 use crate::event::decode::{MAX_ID_BYTES, MAX_SEGMENT_VALUE_BYTES};
 use crate::event::{DeadLetter, Decoder, Event, Interaction, Payload, Reason, Rejection, SourcePosition};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every fuzz target by name; the name is its folder under `fuzz/corpus/` and `fuzz/regressions/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("decode", decode), ("config", config)];
+pub const TARGETS: &[(&str, Target)] = &[("decode", decode), ("config", config)];
 
 /// A fixed wall clock for the live-mode decode (2026-11-01T00:00:00Z).
 const NOW_MS: i64 = 1_793_491_200_000;

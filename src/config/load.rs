@@ -63,7 +63,7 @@ pub fn load_text(file: Option<(&str, &str)>, env: &[(String, String)]) -> Result
     let mut problems = Vec::new();
     apply_env(&mut tree, env, &mut problems);
     coerce_properties(&mut tree, &mut problems);
-    let config = deserialize_collecting(tree, &defaults, &mut problems);
+    let config = deserialize_collecting(tree, defaults, &mut problems);
     if let Some(config) = &config {
         problems.extend(validate::validate(config));
     }

@@ -160,8 +160,9 @@ mod tests {
     fn extreme_deadlines_are_clamped_but_ordered_by_the_exact_heap() {
         assert!(hour_of(Millis::MIN) < hour_of(-1));
         assert!(hour_of(Millis::MAX) < NOT_FILED);
-        assert!(hour_start(hour_of(Millis::MIN)) >= Millis::MIN);
-        assert!(hour_start(hour_of(Millis::MAX)) <= Millis::MAX);
+        // The start of a clamped hour is computed without overflow (a panic in debug builds).
+        assert!(hour_start(hour_of(Millis::MIN)) < -200_000 * 8_766 * HOUR_MS);
+        assert!(hour_start(hour_of(Millis::MAX)) > 200_000 * 8_766 * HOUR_MS);
         assert!(hour_of(-HOUR_MS) < hour_of(0) && hour_of(0) < hour_of(HOUR_MS));
     }
 }
