@@ -5,7 +5,10 @@
 #   - Debian's chromium and chromium-driver, for the status page's real-browser test
 #     (tests/status_browser.rs drives headless chromium over WebDriver). Installed with apt only
 #     when missing.
-# librdkafka and OpenSSL need no package: cargo builds them from source.
+#   - with CXPULSE_INSTALL_TANSU_SQL=1: a second tansu built with SQLite storage (`libsql`), in
+#     ~/.cache/cxpulse/tansu-sql. Only that storage keeps SCRAM users, which the (still ignored)
+#     tests/kafka_sasl.rs needs. Opt-in while that test is not part of the suite: the build is long.
+# No Debian package is needed: librdkafka and OpenSSL are built from source by cargo.
 set -euo pipefail
 
 TANSU_VERSION=0.6.0
@@ -37,4 +40,15 @@ else
     fi
     command -v chromium >/dev/null 2>&1 || { echo "install-test-deps: chromium still missing" >&2; exit 1; }
     command -v chromedriver >/dev/null 2>&1 || { echo "install-test-deps: chromedriver still missing" >&2; exit 1; }
+fi
+
+TANSU_SQL_ROOT="$HOME/.cache/cxpulse/tansu-sql"
+if [ "${CXPULSE_INSTALL_TANSU_SQL:-0}" != 1 ]; then
+    :
+elif [ -x "$TANSU_SQL_ROOT/bin/tansu" ]; then
+    echo "install-test-deps: tansu with SQLite storage present"
+else
+    echo "install-test-deps: installing tansu ${TANSU_VERSION} with SQLite storage (cargo install, several minutes)"
+    CARGO_TARGET_DIR="$HOME/.cache/cxpulse/tansu-sql-target" \
+        cargo install tansu --version "${TANSU_VERSION}" --features libsql --root "$TANSU_SQL_ROOT"
 fi

@@ -24,6 +24,7 @@
 //! config/     serde structs, layering (defaults ← file ← env), validation
 //! replay.rs   `cxpulse replay` wiring
 //! service/    `cxpulse run`: Kafka in and out, partition tasks, readiness, shutdown
+//! fuzzing.rs  bodies of the fuzz targets (`fuzz/`), also run over the corpora by the tests
 //! ```
 
 pub mod alert;
@@ -32,6 +33,8 @@ pub mod config;
 pub mod detect;
 pub mod engine;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod replay;
 pub mod service;
 pub mod source;

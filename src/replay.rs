@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::detect::RuleEvaluator;
 use crate::engine::{Engine, Outcome, Partition};
 use crate::event::time::format_rfc3339;
-use crate::event::{DeadLetter, Decoder, Event, Millis, Rejection, SourcePosition};
+use crate::event::{DeadLetter, Decoder, Event, Millis, Reason, Rejection, SourcePosition};
 use crate::source::decoding_reader::DecodingReader;
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
@@ -152,28 +152,34 @@ impl Run {
         received: Instant,
     ) -> anyhow::Result<()> {
         self.summary.lines += 1;
-        match decoded {
-            Err(rejection) => {
-                self.summary.invalid += 1;
-                self.metrics.event_rejected(rejection.reason);
-                if let Some(out) = self.dead_letters.as_mut() {
-                    let record = DeadLetter {
-                        reason: rejection.reason,
-                        detail: rejection.detail.clone(),
-                        source: SourcePosition::File { file: self.file.clone(), line },
-                        payload: payload.to_vec(),
-                    };
-                    writeln!(out, "{}", record.to_json_line()).context("cannot write the dead-letter file")?;
-                }
-            }
+        let limit;
+        let refused = match decoded {
+            Err(rejection) => Some(rejection),
             Ok(event) => {
-                match self.partition.apply(event, &mut self.effects, &mut self.rules) {
+                let outcome = self.partition.apply(event, &mut self.effects, &mut self.rules);
+                match outcome {
                     Outcome::Accepted => self.summary.accepted += 1,
                     Outcome::Duplicate => self.summary.duplicate += 1,
                     Outcome::Late => self.summary.late += 1,
+                    Outcome::CustomerLimit => {}
                 }
                 publish(&mut self.sink, &mut self.effects, &self.metrics, &mut self.summary)?;
                 self.metrics.processing_time(received.elapsed().as_secs_f64());
+                limit = Rejection::new(Reason::CustomerLimit, "the partition tracks limits.max_customers already");
+                (outcome == Outcome::CustomerLimit).then_some(&limit)
+            }
+        };
+        if let Some(rejection) = refused {
+            self.summary.invalid += 1;
+            self.metrics.event_rejected(rejection.reason);
+            if let Some(out) = self.dead_letters.as_mut() {
+                let record = DeadLetter {
+                    reason: rejection.reason,
+                    detail: rejection.detail.clone(),
+                    source: SourcePosition::File { file: self.file.clone(), line },
+                    payload: payload.to_vec(),
+                };
+                writeln!(out, "{}", record.to_json_line()).context("cannot write the dead-letter file")?;
             }
         }
         self.progress.tick(self.summary.lines, self.partition.clock());

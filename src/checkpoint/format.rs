@@ -181,6 +181,7 @@ pub fn write_customer(w: &mut Writer, c: &Customer, mut segment_ref: impl FnMut(
         w.zigzag(i64::from(*delta));
     }
     w.f64(c.lifetime_revenue);
+    w.varint(u64::from(c.transitions));
     match &c.inactive_segments {
         None => w.u8(0),
         Some(segments) => {
@@ -247,6 +248,7 @@ pub fn read_customer(
         c.live_changes.push((t, delta));
     }
     c.lifetime_revenue = r.f64()?;
+    c.transitions = u32::try_from(r.varint()?).map_err(|_| DecodeError::Invalid { what: "customer transition count" })?;
     match r.u8()? {
         0 => {}
         1 => {

@@ -35,13 +35,25 @@ fn list(problems: &[String]) -> String {
 
 /// Loads the configuration: defaults, then the file if any, then `CXPULSE_*` variables from `env`.
 pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+    let text = match path {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?,
+        ),
+        None => None,
+    };
+    let origin = path.map(|p| p.display().to_string()).unwrap_or_default();
+    load_text(text.as_deref().map(|t| (t, origin.as_str())), env)
+}
+
+/// [`load`] from a config text already in memory; `file` is `(text, name for messages)`. The fuzz
+/// target `config` drives this with arbitrary text and environment.
+pub fn load_text(file: Option<(&str, &str)>, env: &[(String, String)]) -> Result<Config, ConfigError> {
     let invalid = |problems| ConfigError::Invalid { problems };
-    let defaults: Table = DEFAULT_TOML.parse().map_err(|e| invalid(vec![format!("built-in defaults: {e}")]))?;
+    let defaults = parsed_defaults().map_err(|e| invalid(vec![format!("built-in defaults: {e}")]))?;
     let mut tree = defaults.clone();
-    if let Some(path) = path {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        let user: Table = text.parse().map_err(|e| invalid(vec![format!("{}: {e}", path.display())]))?;
+    if let Some((text, name)) = file {
+        let user: Table = text.parse().map_err(|e| invalid(vec![format!("{name}: {e}")]))?;
         let own_rules = user.contains_key("rules");
         merge(&mut tree, user);
         if !own_rules {
@@ -51,7 +63,7 @@ pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
     let mut problems = Vec::new();
     apply_env(&mut tree, env, &mut problems);
     coerce_properties(&mut tree, &mut problems);
-    let config = deserialize_collecting(tree, &defaults, &mut problems);
+    let config = deserialize_collecting(tree, defaults, &mut problems);
     if let Some(config) = &config {
         problems.extend(validate::validate(config));
     }
@@ -59,6 +71,12 @@ pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         Some(config) if problems.is_empty() => Ok(config),
         _ => Err(invalid(problems)),
     }
+}
+
+/// The embedded defaults, parsed once.
+fn parsed_defaults() -> Result<&'static Table, &'static toml::de::Error> {
+    static DEFAULTS: std::sync::OnceLock<Result<Table, toml::de::Error>> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(|| DEFAULT_TOML.parse()).as_ref()
 }
 
 /// A file that redefines the windows but not the rules keeps only the built-in rules whose window

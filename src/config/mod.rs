@@ -6,7 +6,7 @@ mod load;
 mod validate;
 
 pub use duration::DurationMs;
-pub use load::{load, ConfigError, DEFAULT_TOML};
+pub use load::{load, load_text, ConfigError, DEFAULT_TOML};
 
 use std::collections::BTreeMap;
 
@@ -143,6 +143,17 @@ pub struct LimitsConfig {
     pub max_event_bytes: usize,
     /// Open support tickets older than this (stream time) are forgotten, bounding memory.
     pub ticket_retention: DurationMs,
+    /// Most buckets one window may have (`size / bucket`); `check-config` refuses more. Each
+    /// bucket is allocated up front per segment, window and partition.
+    pub max_buckets_per_window: u64,
+    /// Most customers one input partition tracks. Once reached, events of customers it does not
+    /// track yet are dead-lettered with reason `customer_limit` (known customers go on as usual).
+    pub max_customers: u64,
+    /// librdkafka's `queued.max.messages.kbytes`: records prefetched per input partition, in KiB.
+    pub consumer_queue_kbytes: u64,
+    /// librdkafka's `queue.buffering.max.messages`: produced records (alerts, messages, dead
+    /// letters) awaiting delivery; when full, processing waits (backpressure, nothing dropped).
+    pub producer_queue_messages: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +200,26 @@ pub struct TopicsConfig {
 pub struct HttpConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz`.
     pub listen: String,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection must deliver its request headers (and finish its TLS handshake) within this.
+    pub request_timeout: DurationMs,
+    /// Largest request (line plus headers) read, in bytes; larger ones are refused.
+    pub max_request_bytes: usize,
+    /// Serve HTTPS with this certificate and key (PEM); absent: plain HTTP.
+    pub tls: Option<HttpTlsConfig>,
+    /// Basic authentication: user name → bcrypt hash (`$2y$...`, as in Prometheus exporters'
+    /// web-config.yml). Empty: no authentication.
+    pub basic_auth_users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTlsConfig {
+    /// PEM file with the server certificate (and its chain).
+    pub cert_file: String,
+    /// PEM file with the certificate's private key.
+    pub key_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

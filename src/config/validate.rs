@@ -22,14 +22,77 @@ pub(super) fn validate(c: &Config) -> Vec<String> {
     if c.limits.ticket_retention.0 == 0 {
         p.push("limits.ticket_retention: must be longer than 0s".into());
     }
+    limits(c, &mut p);
     kafka(c, &mut p);
     service(c, &mut p);
     status(c, &mut p);
     checkpoint(c, &mut p);
-    if c.http.listen.parse::<SocketAddr>().is_err() {
-        p.push(format!("http.listen: `{}` is not an address like 127.0.0.1:9898", c.http.listen));
-    }
+    http(c, &mut p);
     p
+}
+
+/// Hard ceilings on the resource bounds: past them a typo (an extra zero) would exhaust memory.
+pub const MAX_BUCKETS_PER_WINDOW_CEILING: u64 = 100_000;
+
+fn limits(c: &Config, p: &mut Vec<String>) {
+    let l = &c.limits;
+    if !(1..=MAX_BUCKETS_PER_WINDOW_CEILING).contains(&l.max_buckets_per_window) {
+        p.push(format!("limits.max_buckets_per_window: must be between 1 and {MAX_BUCKETS_PER_WINDOW_CEILING}"));
+    }
+    if l.max_customers == 0 {
+        p.push("limits.max_customers: must be at least 1".into());
+    }
+    // librdkafka's own ranges for queued.max.messages.kbytes and queue.buffering.max.messages.
+    if !(1..=2_097_151).contains(&l.consumer_queue_kbytes) {
+        p.push("limits.consumer_queue_kbytes: must be between 1 and 2097151".into());
+    }
+    if !(1..=2_147_483_647).contains(&l.producer_queue_messages) {
+        p.push("limits.producer_queue_messages: must be between 1 and 2147483647".into());
+    }
+    for w in &c.windows {
+        if w.bucket.0 > 0 && w.size.0 / w.bucket.0 > l.max_buckets_per_window {
+            p.push(format!(
+                "windows.{}: {} buckets ({} / {}) is more than limits.max_buckets_per_window ({})",
+                w.name,
+                w.size.0 / w.bucket.0,
+                w.size,
+                w.bucket,
+                l.max_buckets_per_window
+            ));
+        }
+    }
+}
+
+fn http(c: &Config, p: &mut Vec<String>) {
+    let h = &c.http;
+    if h.listen.parse::<SocketAddr>().is_err() {
+        p.push(format!("http.listen: `{}` is not an address like 127.0.0.1:9898", h.listen));
+    }
+    if h.max_connections == 0 {
+        p.push("http.max_connections: must be at least 1".into());
+    }
+    if h.request_timeout.0 == 0 {
+        p.push("http.request_timeout: must be longer than 0s".into());
+    }
+    let min = crate::telemetry::http_security::MIN_REQUEST_BYTES;
+    if h.max_request_bytes < min {
+        p.push(format!("http.max_request_bytes: must be at least {min}"));
+    }
+    if let Some(tls) = &h.tls {
+        for (key, path) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+            if path.is_empty() {
+                p.push(format!("http.tls.{key}: must name a PEM file"));
+            }
+        }
+    }
+    for (user, hash) in &h.basic_auth_users {
+        if user.is_empty() || user.contains(':') {
+            p.push(format!("http.basic_auth_users: `{user}` is not a user name (empty or with `:`)"));
+        }
+        if !crate::telemetry::http_security::is_bcrypt_hash(hash) {
+            p.push(format!("http.basic_auth_users.{user}: not a bcrypt hash (`$2y$10$...`, 60 characters)"));
+        }
+    }
 }
 
 fn segments(c: &Config, p: &mut Vec<String>) {
@@ -279,5 +342,46 @@ fn checkpoint(c: &Config, p: &mut Vec<String>) {
         } else if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter].contains(&&k.topic) {
             p.push(format!("checkpoint.topic: `{}` is already used by kafka.topics", k.topic));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_text, ConfigError};
+
+    fn problems(toml: &str) -> Vec<String> {
+        match load_text(Some((toml, "t.toml")), &[]) {
+            Err(ConfigError::Invalid { problems }) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn too_many_buckets_are_refused_with_every_other_bound() {
+        let p = problems(
+            "[[windows]]\nname = \"30d\"\nsize = \"30d\"\nbucket = \"1s\"\n\
+             [limits]\nmax_customers = 0\nconsumer_queue_kbytes = 0\n\
+             [http]\nmax_connections = 0\nmax_request_bytes = 100\nrequest_timeout = \"0s\"\n",
+        );
+        let all = p.join("\n");
+        for needle in [
+            "windows.30d: 2592000 buckets (30d / 1s) is more than limits.max_buckets_per_window (1440)",
+            "limits.max_customers",
+            "limits.consumer_queue_kbytes",
+            "http.max_connections",
+            "http.max_request_bytes",
+            "http.request_timeout",
+        ] {
+            assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn the_cap_itself_is_bounded_and_raising_it_admits_finer_windows() {
+        let p = problems("[limits]\nmax_buckets_per_window = 100001\n");
+        assert!(p.iter().any(|x| x.starts_with("limits.max_buckets_per_window")), "{p:?}");
+        let ok =
+            "[limits]\nmax_buckets_per_window = 43200\n[[windows]]\nname = \"30d\"\nsize = \"30d\"\nbucket = \"1m\"\n";
+        assert!(load_text(Some((ok, "t.toml")), &[]).is_ok());
     }
 }

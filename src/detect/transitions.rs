@@ -50,6 +50,7 @@ impl PartitionContext {
     /// their cooldown.
     pub fn go_inactive(&self, id: &str, customer: &mut Customer, at: Millis, effects: &mut Vec<Effect>) {
         set_state(self, customer, CustomerState::Inactive);
+        let seq = customer.next_transition().to_string();
         let g = customer.group_index();
         customer.inactive_at = at;
         customer.reactivated_since = false;
@@ -59,7 +60,7 @@ impl PartitionContext {
         let mut fields = customer_fields(self, id, customer);
         fields.insert("last_activity".into(), Value::String(format_rfc3339(customer.last_activity)));
         fields.insert("group".into(), Value::String(customer.group_label().into()));
-        effects.push(Effect::Alert(Alert::new(AlertKind::CustomerInactive, at, id.to_string(), &[], fields)));
+        effects.push(Effect::Alert(Alert::new(AlertKind::CustomerInactive, at, id.to_string(), &[&seq], fields)));
 
         let cooled_down = customer.last_message_at == NEVER || at - customer.last_message_at >= self.settings.cooldown;
         if !customer.holdout && cooled_down {
@@ -67,7 +68,7 @@ impl PartitionContext {
             self.update_member(customer, at, |a| a.messages += 1);
             let (template, incentive, valid_for) = self.message_terms(customer);
             effects.push(Effect::Message(ReengagementMessage {
-                message_id: deterministic_id(&["reengagement", id, &at.to_string()]),
+                message_id: deterministic_id(&["reengagement", id, &at.to_string(), &seq]),
                 customer_id: id.to_string(),
                 segments: self.segments_json(customer),
                 template,
@@ -83,17 +84,19 @@ impl PartitionContext {
         // Not live from now on: out of the retention numerator, its whole history with it.
         self.keep_history(customer, -1);
         set_state(self, customer, CustomerState::Churned);
+        let seq = customer.next_transition().to_string();
         self.update_member(customer, at, |a| a.churned += 1);
         self.live_change(customer, at, -1);
         let mut fields = customer_fields(self, id, customer);
         fields.insert("reason".into(), Value::String(reason.label().into()));
-        effects.push(Effect::Alert(Alert::new(AlertKind::CustomerChurned, at, id.to_string(), &[], fields)));
+        effects.push(Effect::Alert(Alert::new(AlertKind::CustomerChurned, at, id.to_string(), &[&seq], fields)));
     }
 
     /// Inactive or churned → active, on an activity event at `at`.
     pub fn reactivate(&self, id: &str, customer: &mut Customer, at: Millis, effects: &mut Vec<Effect>) {
         let previous = customer.state;
         set_state(self, customer, CustomerState::Active);
+        let seq = customer.next_transition().to_string();
         if previous == CustomerState::Churned {
             self.live_change(customer, at, 1);
             self.keep_history(customer, 1);
@@ -104,7 +107,7 @@ impl PartitionContext {
         let mut fields = customer_fields(self, id, customer);
         fields.insert("previous_state".into(), Value::String(previous.label().into()));
         fields.insert("group".into(), Value::String(customer.group_label().into()));
-        effects.push(Effect::Alert(Alert::new(AlertKind::CustomerReactivated, at, id.to_string(), &[], fields)));
+        effects.push(Effect::Alert(Alert::new(AlertKind::CustomerReactivated, at, id.to_string(), &[&seq], fields)));
     }
 
     /// The latest inactive transition has been followed by a reactivation: count it where and

@@ -27,6 +27,9 @@ pub enum Outcome {
     Duplicate,
     /// Applied to customer state, but outside every window.
     Late,
+    /// Not applied: a new customer while the partition tracks `limits.max_customers` already.
+    /// The caller dead-letters it (reason `customer_limit`), so nothing is lost silently.
+    CustomerLimit,
 }
 
 impl Outcome {
@@ -35,6 +38,7 @@ impl Outcome {
             Outcome::Accepted => "accepted",
             Outcome::Duplicate => "duplicate",
             Outcome::Late => "late",
+            Outcome::CustomerLimit => "customer_limit",
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct Partition {
     quiet_span: i64,
     /// Customers changed since the last checkpoint took them; `None` when not checkpointed.
     pub(super) dirty: Option<FnvHashSet<CompactString>>,
+    /// Whether reaching `max_customers` has been logged (once per partition).
+    limit_logged: bool,
 }
 
 impl Partition {
@@ -88,6 +94,7 @@ impl Partition {
             clock: NEVER,
             boundaries,
             dirty: None,
+            limit_logged: false,
         }
     }
 
@@ -105,6 +112,18 @@ impl Partition {
 
     /// Applies one valid event: transitions made due by its time first, then the event.
     pub fn apply(&mut self, event: &Event, effects: &mut Vec<Effect>, hook: &mut dyn BoundaryHook) -> Outcome {
+        // The tracked count is one atomic load; the map is consulted only once the limit is reached.
+        let tracked = usize::try_from(self.ctx.view.tracked_customers()).unwrap_or(0);
+        if tracked >= self.ctx.settings.max_customers && !self.customers.contains_key(&event.customer_id) {
+            if !self.limit_logged {
+                self.limit_logged = true;
+                tracing::warn!(
+                    max_customers = self.ctx.settings.max_customers,
+                    "a partition reached limits.max_customers: events of customers it does not track yet are dead-lettered (customer_limit)"
+                );
+            }
+            return Outcome::CustomerLimit;
+        }
         let now = self.clock.max(event.ts);
         if let Some(id) = &event.event_id {
             if self.dedup.is_duplicate(id, now) {

@@ -68,6 +68,8 @@ pub struct Settings {
     pub dedup_max_entries: usize,
     pub ticket_retention: i64,
     pub max_event_bytes: usize,
+    /// Customers one partition tracks at most (`limits.max_customers`).
+    pub max_customers: usize,
     pub max_lag: i64,
     pub max_future_skew: i64,
     pub rules: Vec<Rule>,
@@ -147,6 +149,7 @@ impl Settings {
             dedup_max_entries: c.dedup.max_entries,
             ticket_retention: c.limits.ticket_retention.ms(),
             max_event_bytes: c.limits.max_event_bytes,
+            max_customers: usize::try_from(c.limits.max_customers).unwrap_or(usize::MAX),
             max_lag: c.clock.max_lag.ms(),
             max_future_skew: c.clock.max_future_skew.ms(),
             rules,

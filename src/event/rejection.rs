@@ -26,10 +26,12 @@ pub enum Reason {
     UnknownType,
     OutOfRange,
     FutureTimestamp,
+    /// Valid, but its customer is new and its partition already tracks `limits.max_customers`.
+    CustomerLimit,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::TooLarge,
         Reason::NotUtf8,
         Reason::MalformedJson,
@@ -38,6 +40,7 @@ impl Reason {
         Reason::UnknownType,
         Reason::OutOfRange,
         Reason::FutureTimestamp,
+        Reason::CustomerLimit,
     ];
 
     /// The code written to the dead-letter output and used as the `reason` metric label.
@@ -51,6 +54,7 @@ impl Reason {
             Reason::UnknownType => "unknown_type",
             Reason::OutOfRange => "out_of_range",
             Reason::FutureTimestamp => "future_timestamp",
+            Reason::CustomerLimit => "customer_limit",
         }
     }
 }

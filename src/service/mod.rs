@@ -41,9 +41,10 @@ use crate::engine::clock::{SystemClock, WallClock};
 use crate::engine::Engine;
 use crate::event::Decoder;
 use crate::source::kafka::KafkaSource;
-use crate::source::kafka_client::{consumer_config, producer_config};
+use crate::source::kafka_client::{consumer_config, producer_config, queue_limit};
 use crate::source::kafka_log::{BrokerStatus, LoggingContext};
 use crate::telemetry::http;
+use crate::telemetry::http_security::HttpSecurity;
 use crate::telemetry::Metrics;
 use lifecycle::Lifecycle;
 use live_rules::LiveRules;
@@ -82,11 +83,13 @@ pub async fn run_with_clock(
     let embedded = startup::start_embedded(&mut config, &clock).await?;
     let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.brokers.clone(), |e| e.bootstrap());
     let core = Core::new(&config, &clock);
+    let security = Arc::new(HttpSecurity::from_config(&config.http)?);
     let listener = http::bind(&config.http.listen).await?;
     let address = listener.local_addr().context("http listener has no address")?;
-    tracing::info!(%address, "serving the status page (/), /api/v1/, /metrics, /healthz and /readyz");
+    let (scheme, auth) = (security.scheme(), !config.http.basic_auth_users.is_empty());
+    tracing::info!(%address, scheme, basic_auth = auth, "serving the status page (/), /api/v1/, /metrics, /healthz and /readyz");
     let http_stop = CancellationToken::new();
-    let server = tokio::spawn(http::serve(listener, Arc::new(core.health()), http_stop.clone()));
+    let server = tokio::spawn(http::serve(listener, Arc::new(core.health()), security, http_stop.clone()));
     let timeout = Duration::from_millis(config.service.shutdown_timeout.0);
     let abandon = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -181,7 +184,8 @@ impl KafkaParts {
     ) -> anyhow::Result<Self> {
         let log = LoggingContext::new(Arc::clone(&core.broker));
         let kafka = &config.kafka;
-        let producer = producer_config(kafka, bootstrap)?;
+        let mut producer = producer_config(kafka, bootstrap)?;
+        queue_limit(&mut producer, kafka, "queue.buffering.max.messages", config.limits.producer_queue_messages);
         let sink = KafkaSink::new(&producer, log.clone(), &kafka.topics, Arc::clone(&core.metrics))
             .context("kafka producer")?;
         let sink = Arc::new(sink);
@@ -208,7 +212,8 @@ impl KafkaParts {
         let lifecycle = Lifecycle::new(env, Arc::clone(&core.readiness), handle, tracker.clone(), stop_wait);
         let lifecycle = Arc::new(lifecycle);
         let topics = [kafka.topics.interactions.clone(), kafka.topics.surveys.clone()];
-        let consumer = consumer_config(kafka, bootstrap, config.service.commit_interval.ms())?;
+        let mut consumer = consumer_config(kafka, bootstrap, config.service.commit_interval.ms())?;
+        queue_limit(&mut consumer, kafka, "queued.max.messages.kbytes", config.limits.consumer_queue_kbytes);
         let source = KafkaSource::new(&consumer, log, topics.clone(), lifecycle.clone()).context("kafka consumer")?;
         let probe = Arc::new(Probe {
             consumer: Arc::clone(source.consumer()),

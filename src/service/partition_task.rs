@@ -114,8 +114,18 @@ struct Head {
 }
 
 enum Input {
-    Event { event: Event, key_matches: bool },
-    Rejected { letter: DeadLetter, key: Option<Vec<u8>>, null_value: bool },
+    /// `raw` is kept to dead-letter the event if the partition refuses it (`customer_limit`).
+    Event {
+        event: Event,
+        key_matches: bool,
+        raw: Box<[u8]>,
+        key: Option<Box<[u8]>>,
+    },
+    Rejected {
+        letter: DeadLetter,
+        key: Option<Vec<u8>>,
+        null_value: bool,
+    },
 }
 
 #[derive(Default)]
@@ -299,7 +309,7 @@ impl PartitionTask {
         }
         self.next_input[side] = head.offset + 1;
         match head.input {
-            Input::Event { event, key_matches } => {
+            Input::Event { event, key_matches, raw, key } => {
                 if !key_matches {
                     self.env.metrics.mismatched_key();
                 }
@@ -308,6 +318,15 @@ impl PartitionTask {
                     Outcome::Accepted => 0,
                     Outcome::Duplicate => 1,
                     Outcome::Late => 2,
+                    Outcome::CustomerLimit => {
+                        let rejection =
+                            Rejection::new(Reason::CustomerLimit, "the partition tracks limits.max_customers already");
+                        let letter = DeadLetter::new(rejection, self.position(side, head.offset), raw.into_vec());
+                        self.env.metrics.event_rejected(letter.reason);
+                        self.batch.records.push(OutRecord::dead_letter(&letter, key.as_deref(), false));
+                        self.batch.next_offsets[side] = Some(head.offset + 1);
+                        return;
+                    }
                 };
                 self.batch.outcomes[slot] += 1;
                 self.collect_effects();
@@ -335,6 +354,12 @@ impl PartitionTask {
             }
         }
         self.batch.next_offsets[side] = Some(head.offset + 1);
+    }
+
+    /// Where a record of `side` at `offset` came from, for its dead letter.
+    fn position(&self, side: usize, offset: i64) -> SourcePosition {
+        let topic = self.sides[side].as_ref().map(|s| s.topic.clone()).unwrap_or_default();
+        SourcePosition::Kafka { topic, partition: self.number, offset }
     }
 
     /// Moves the partition clock to its live lower bound once it has a clock (SPEC §2): only when
@@ -493,7 +518,8 @@ fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>
         Some(bytes) => match env.decoder.decode(bytes, Some(env.clock.now_ms())) {
             Ok(event) => {
                 let key_matches = key == Some(event.customer_id.as_bytes());
-                (event.ts, Input::Event { event, key_matches })
+                let (raw, key) = (Box::from(bytes), key.map(Box::from));
+                (event.ts, Input::Event { event, key_matches, raw, key })
             }
             Err(rejection) => (Millis::MIN, rejected(rejection, bytes, false)),
         },

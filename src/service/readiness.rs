@@ -83,6 +83,9 @@ impl Readiness {
             return Err("shutting down".into());
         }
         if !self.broker.reachable() {
+            if self.broker.refused() {
+                return Err("kafka refused our credentials or TLS (see the log)".into());
+            }
             return Err("kafka brokers unreachable".into());
         }
         if !self.topology_ok.load(Ordering::Acquire) {

@@ -146,6 +146,14 @@ pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str) -> Result<ClientCon
     Ok(config)
 }
 
+/// Sets a queue bound from `[limits]` (`queued.max.messages.kbytes`, `queue.buffering.max.messages`)
+/// unless `kafka.properties` sets that property itself, which then wins.
+pub fn queue_limit(config: &mut ClientConfig, kafka: &KafkaConfig, property: &str, value: u64) {
+    if !kafka.properties.contains_key(property) {
+        config.set(property, value.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 #[derive(Debug, Default)]
 pub struct BrokerStatus {
     reachable: AtomicBool,
+    /// A client saw a SASL authentication or TLS failure since the brokers last answered.
+    refused: AtomicBool,
 }
 
 impl BrokerStatus {
@@ -19,9 +21,28 @@ impl BrokerStatus {
         self.reachable.load(Ordering::Acquire)
     }
 
+    /// Whether the brokers refused our credentials or TLS (wrong password, untrusted certificate).
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::Acquire)
+    }
+
+    /// Records an authentication or TLS failure; logged once until the brokers answer again.
+    fn set_refused(&self, error: &KafkaError) {
+        if !self.refused.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                %error,
+                "kafka refused the connection: check the sasl.* and ssl.* entries of kafka.properties \
+                 (user, password file, CA); not ready, retrying"
+            );
+        }
+    }
+
     /// Records a probe's outcome; logs the transitions only, so an outage is two lines, not a flood.
     pub fn set_reachable(&self, reachable: bool) {
         let before = self.reachable.swap(reachable, Ordering::AcqRel);
+        if reachable {
+            self.refused.store(false, Ordering::Release);
+        }
         if before && !reachable {
             tracing::warn!("kafka brokers became unreachable; not ready until they answer again");
         } else if !before && reachable {
@@ -60,6 +81,10 @@ impl ClientContext for LoggingContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) {
+            self.status.set_refused(&error);
+            return;
+        }
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.status.set_reachable(false);
             return;

@@ -1,5 +1,11 @@
 //! Segment ids: the bounded set of label values per dimension, shared by every partition so the
 //! `max_values` cap and the `other` overflow mean the same thing everywhere.
+//!
+//! Why memory stays bounded: a dimension admits at most `max_values` real values, and values past
+//! the cap are *not* remembered. None is needed to keep each value's segment stable: admission
+//! only ever grows, so once a dimension is full every value it has not admitted maps to `other`
+//! now and forever. The catalog therefore holds at most `max_values + 1` labels per dimension,
+//! whatever the input sends (a flood of made-up values costs a read-locked lookup each, no memory).
 
 use fnv::FnvHashMap;
 use std::sync::RwLock;
@@ -26,6 +32,8 @@ struct Inner {
     ids: Vec<FnvHashMap<CompactString, SegmentId>>,
     /// per dimension: distinct real values admitted so far
     admitted: Vec<usize>,
+    /// per dimension: the id of its `other` segment, once it exists
+    other: Vec<Option<SegmentId>>,
 }
 
 impl SegmentCatalog {
@@ -34,6 +42,7 @@ impl SegmentCatalog {
             labels: vec![(usize::MAX, CompactString::const_new("all"))],
             ids: vec![FnvHashMap::default(); dimensions.len()],
             admitted: vec![0; dimensions.len()],
+            other: vec![None; dimensions.len()],
         };
         SegmentCatalog { dimensions, max_values, inner: RwLock::new(inner) }
     }
@@ -48,33 +57,37 @@ impl SegmentCatalog {
 
     /// The segment for a value of dimension `dim`: its own while the dimension has room, else `other`.
     pub fn intern(&self, dim: usize, value: &str) -> SegmentId {
-        if let Some(id) = self.read().ids.get(dim).and_then(|m| m.get(value)) {
-            return *id;
+        {
+            let inner = self.read();
+            if let Some(id) = inner.ids.get(dim).and_then(|m| m.get(value)) {
+                return *id;
+            }
+            // A full dimension: an unknown value is `other`, without the write lock.
+            if let Some(Some(other)) = inner.other.get(dim).filter(|_| inner.admitted[dim] >= self.max_values) {
+                return *other;
+            }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if let Some(id) = inner.ids[dim].get(value) {
             return *id;
         }
-        let label = if inner.admitted[dim] < self.max_values || value == OTHER {
-            if value != OTHER {
-                inner.admitted[dim] += 1;
-            }
-            CompactString::from(value)
-        } else {
-            CompactString::const_new(OTHER)
-        };
-        let id = match inner.ids[dim].get(&label) {
-            Some(id) => *id,
+        if value != OTHER && inner.admitted[dim] < self.max_values {
+            inner.admitted[dim] += 1;
+            return inner.add_label(dim, CompactString::from(value));
+        }
+        match inner.other[dim] {
+            Some(id) => id,
             None => {
-                let id = inner.labels.len() as SegmentId;
-                inner.labels.push((dim, label.clone()));
-                inner.ids[dim].insert(label, id);
+                let id = inner.add_label(dim, CompactString::const_new(OTHER));
+                inner.other[dim] = Some(id);
                 id
             }
-        };
-        // Overflow values are remembered as `other` so the decision stays the same.
-        inner.ids[dim].insert(CompactString::from(value), id);
-        id
+        }
+    }
+
+    /// Labels held, over all dimensions (`all` included): at most `1 + dimensions × (max_values + 1)`.
+    pub fn label_count(&self) -> usize {
+        self.read().labels.len()
     }
 
     /// Looks a segment up by dimension and label without creating it.
@@ -130,6 +143,15 @@ impl SegmentCatalog {
     }
 }
 
+impl Inner {
+    fn add_label(&mut self, dim: usize, label: CompactString) -> SegmentId {
+        let id = self.labels.len() as SegmentId;
+        self.labels.push((dim, label.clone()));
+        self.ids[dim].insert(label, id);
+        id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +170,25 @@ mod tests {
         assert_eq!(c.find("plan", "other"), Some(x));
         assert_eq!(c.find("plan", "team"), None);
         assert_eq!(c.find("all", "all"), Some(ALL));
+    }
+
+    #[test]
+    fn values_past_the_cap_are_not_remembered() {
+        let c = SegmentCatalog::new(vec!["plan".into(), "region".into()], 3);
+        for i in 0..100_000 {
+            c.intern(0, &format!("made-up-{i}"));
+        }
+        // `all`, three values and `other` in `plan`; nothing in `region` yet.
+        assert_eq!(c.label_count(), 5);
+        assert_eq!(c.read().ids[0].len(), 4);
+        // The decision is stable: admitted values keep their segment, the rest stay `other`.
+        let other = c.find("plan", "other").unwrap();
+        assert_eq!(c.intern(0, "made-up-99999"), other);
+        assert_ne!(c.intern(0, "made-up-2"), other);
+        assert_eq!(c.describe(c.intern(0, "made-up-2")).1, "made-up-2");
+        // The literal `other` never uses a slot.
+        let r = c.intern(1, "other");
+        assert_eq!(c.describe(r).1, "other");
+        assert_ne!(c.intern(1, "eu"), r);
     }
 }

@@ -54,6 +54,9 @@ pub struct Customer {
     pub last_message_at: Millis,
     /// Inactivity-index bucket the customer is filed under, or `u32::MAX` when not filed.
     pub filed_bucket: u32,
+    /// Transitions so far (wrapping). Part of every alert and message id, so two transitions of
+    /// one customer in the same millisecond still get distinct ids (see `alert::id`).
+    pub transitions: u32,
     /// One segment per configured dimension, `NO_SEGMENT` where no value was seen.
     pub segments: SmallVec<[SegmentId; 4]>,
     /// Churn (-1) and un-churn (+1) changes of the live count that may still lie inside a window;
@@ -74,6 +77,7 @@ impl Customer {
             holdout,
             last_message_at: NEVER,
             filed_bucket: u32::MAX,
+            transitions: 0,
             segments: SmallVec::from_elem(NO_SEGMENT, dimensions),
             live_changes: Vec::new(),
         }
@@ -95,6 +99,12 @@ impl Customer {
         } else {
             "treatment"
         }
+    }
+
+    /// Counts one more transition and returns its sequence number for the alert id.
+    pub fn next_transition(&mut self) -> u32 {
+        self.transitions = self.transitions.wrapping_add(1);
+        self.transitions
     }
 
     /// The segments the customer belongs to: `all` plus one per dimension with a value.

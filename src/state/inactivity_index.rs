@@ -4,6 +4,11 @@
 //! another hour, and stale entries are dropped lazily when their hour comes due. When the clock
 //! reaches an hour, its customers move to a small exact-time heap, so a clock advance costs what
 //! came due, not what exists.
+//!
+//! Why order holds for any deadline, before 1970 too: an hour is stored as a `u32` *biased* by
+//! 2^31 (hour −1, the last hour of 1969, is 2^31 − 1), so the map's order is the hours' order over
+//! ±245,000 years. Deadlines beyond that are clamped to the first or last hour; the start of a
+//! clamped hour still lies at or before its deadlines, and the exact-time heap orders them.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -25,8 +30,18 @@ pub struct InactivityIndex {
     reached: Option<u32>,
 }
 
+/// Hour index 0 as stored: the bias that keeps hours before 1970 in order.
+const BIAS: i64 = 1 << 31;
+
+/// The stored (biased) hour of a deadline; never `NOT_FILED`.
 pub fn hour_of(deadline: Millis) -> u32 {
-    u32::try_from(deadline.div_euclid(HOUR_MS).max(0)).unwrap_or(NOT_FILED - 1)
+    let biased = deadline.div_euclid(HOUR_MS).saturating_add(BIAS);
+    u32::try_from(biased.clamp(0, i64::from(NOT_FILED - 1))).unwrap_or(NOT_FILED - 1)
+}
+
+/// The first millisecond of a stored hour (at or before every deadline filed in it).
+fn hour_start(hour: u32) -> Millis {
+    (i64::from(hour) - BIAS) * HOUR_MS
 }
 
 impl InactivityIndex {
@@ -48,7 +63,7 @@ impl InactivityIndex {
     /// (some possibly stale: check `filed_bucket`).
     pub fn take_reached_hour(&mut self, now: Millis) -> Option<(u32, Vec<CompactString>)> {
         let (&hour, _) = self.hours.first_key_value()?;
-        if i64::from(hour) * HOUR_MS > now {
+        if hour_start(hour) > now {
             return None;
         }
         self.reached = Some(self.reached.map_or(hour, |r| r.max(hour)));
@@ -77,7 +92,7 @@ impl InactivityIndex {
     /// A time at or before every deadline still filed (the start of the earliest hour, or the
     /// earliest exact deadline), or None when nothing is filed.
     pub fn earliest_possible(&self) -> Option<Millis> {
-        let hour = self.hours.keys().next().map(|h| i64::from(*h) * HOUR_MS);
+        let hour = self.hours.keys().next().map(|h| hour_start(*h));
         let exact = self.due_soon.peek().map(|Reverse((t, _))| *t);
         hour.into_iter().chain(exact).min()
     }
@@ -100,7 +115,7 @@ mod tests {
         assert_eq!(index.earliest_possible(), Some(10 * HOUR_MS));
         assert!(index.take_reached_hour(10 * HOUR_MS - 1).is_none());
         let (hour, ids) = index.take_reached_hour(10 * HOUR_MS + 600).unwrap();
-        assert_eq!((hour, ids.len()), (10, 2));
+        assert_eq!((hour, ids.len()), (hour_of(10 * HOUR_MS), 2));
         for id in ids {
             index.push_due(10 * HOUR_MS + 500, id);
         }
@@ -114,5 +129,40 @@ mod tests {
         index.file(&a, 10 * HOUR_MS + 700, &mut fa);
         assert_eq!(index.pop_due(10 * HOUR_MS + 700), Some((10 * HOUR_MS + 700, a)));
         assert_eq!(index.earliest_possible(), Some(12 * HOUR_MS));
+    }
+
+    #[test]
+    fn deadlines_before_1970_keep_their_order() {
+        let mut index = InactivityIndex::default();
+        let ids: Vec<CompactString> = ["a", "b", "c", "d"].into_iter().map(CompactString::from).collect();
+        // 1900, the last hour of 1969, 1970 itself, and 2026: filed out of order.
+        let deadlines = [-2_208_988_800_000, -1, 0, 1_790_000_000_000];
+        let mut filed = [NOT_FILED; 4];
+        for i in [3, 1, 0, 2] {
+            index.file(&ids[i], deadlines[i], &mut filed[i]);
+        }
+        assert!(filed.iter().all(|f| *f != NOT_FILED));
+        assert_eq!(index.earliest_possible(), Some(deadlines[0].div_euclid(HOUR_MS) * HOUR_MS));
+        // At 1950 only the 1900 deadline has come due.
+        let (hour, due) = index.take_reached_hour(-631_152_000_000).unwrap();
+        assert_eq!((hour, due), (hour_of(deadlines[0]), vec![ids[0].clone()]));
+        assert!(index.take_reached_hour(-631_152_000_000).is_none());
+        // Up to 2000, the rest except 2026, hour by hour in time order.
+        let mut order = Vec::new();
+        while let Some((_, due)) = index.take_reached_hour(946_684_800_000) {
+            order.extend(due);
+        }
+        assert_eq!(order, vec![ids[1].clone(), ids[2].clone()]);
+        assert_eq!(index.earliest_possible(), Some(deadlines[3].div_euclid(HOUR_MS) * HOUR_MS));
+    }
+
+    #[test]
+    fn extreme_deadlines_are_clamped_but_ordered_by_the_exact_heap() {
+        assert!(hour_of(Millis::MIN) < hour_of(-1));
+        assert!(hour_of(Millis::MAX) < NOT_FILED);
+        // The start of a clamped hour is computed without overflow (a panic in debug builds).
+        assert!(hour_start(hour_of(Millis::MIN)) < -200_000 * 8_766 * HOUR_MS);
+        assert!(hour_start(hour_of(Millis::MAX)) > 200_000 * 8_766 * HOUR_MS);
+        assert!(hour_of(-HOUR_MS) < hour_of(0) && hour_of(0) < hour_of(HOUR_MS));
     }
 }

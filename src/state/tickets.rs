@@ -1,11 +1,15 @@
 //! Open support tickets: when each was opened and whether it has had its first response, so the
 //! resolution and first-response times can be measured. Bounded by a retention in stream time.
+//!
+//! Tickets are keyed by FNV-1a 64 over a fixed byte layout (see [`key`]), not by `std::hash`:
+//! std's `Hash` for strings and tuples is free to change between Rust versions, and these keys
+//! are part of the persisted state, so a new compiler must find the tickets an old one filed.
 
 use std::collections::BTreeSet;
-use std::hash::{BuildHasher, BuildHasherDefault};
 
-use fnv::{FnvHashMap, FnvHashSet, FnvHasher};
+use fnv::{FnvHashMap, FnvHashSet};
 
+use super::holdout::fnv1a64;
 use crate::event::Millis;
 
 #[derive(Debug, Clone, Copy)]
@@ -28,9 +32,12 @@ pub struct TicketBook {
 /// A ticket as a checkpoint carries it: its key, and `(opened_at, responded)` while open.
 pub type TicketEntry = (u64, Option<(Millis, bool)>);
 
-/// Tickets are keyed by a 64-bit hash of (customer, ticket id): no strings kept per ticket.
-fn key(customer_id: &str, ticket_id: &str) -> u64 {
-    BuildHasherDefault::<FnvHasher>::default().hash_one((customer_id, ticket_id))
+/// Tickets are keyed by a 64-bit hash of (customer, ticket id): no strings kept per ticket. The
+/// bytes hashed are the customer id's length (8 bytes, little-endian), the customer id, then the
+/// ticket id, so no two (customer, ticket) pairs share their bytes.
+pub fn key(customer_id: &str, ticket_id: &str) -> u64 {
+    let len = (customer_id.len() as u64).to_le_bytes();
+    fnv1a64(len.into_iter().chain(customer_id.bytes()).chain(ticket_id.bytes()))
 }
 
 impl TicketBook {
@@ -160,6 +167,15 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert_eq!(t.resolved("c", "early", 4_000), None);
         assert_eq!(t.resolved("c", "late", 5_500), Some(0.5));
+    }
+
+    #[test]
+    fn keys_are_stable_across_versions_and_unambiguous() {
+        // Pinned: FNV-1a 64 of [2,0,0,0,0,0,0,0] ++ "c1" ++ "t1", computed independently
+        // (`python3 -c` with the FNV-1a reference constants).
+        assert_eq!(key("c1", "t1"), 0xdc7f_f921_dbd2_2308);
+        assert_ne!(key("c1", "t1"), key("c", "1t1"));
+        assert_ne!(key("ab", ""), key("a", "b"));
     }
 
     #[test]

@@ -13,6 +13,8 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::http_security::HttpSecurity;
+
 /// What the endpoints report.
 pub trait HealthSource: Send + Sync + 'static {
     /// The whole Prometheus text exposition. May take a while: called on the blocking pool.
@@ -50,10 +52,11 @@ pub async fn bind(listen: &str) -> Result<TcpListener, HttpError> {
     TcpListener::bind(listen).await.map_err(|source| HttpError::Bind { listen: listen.to_string(), source })
 }
 
-/// Serves until `shutdown`.
+/// Serves until `shutdown`, with the TLS, authentication and limits of `security`.
 pub async fn serve(
     listener: TcpListener,
     source: Arc<dyn HealthSource>,
+    security: Arc<HttpSecurity>,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     let status = source.status().map(super::status::routes);
@@ -63,7 +66,7 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .with_state(source)
         .merge(status.unwrap_or_default());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await.map_err(HttpError::Serve)
+    super::http_security::serve(listener, app, security, shutdown).await.map_err(HttpError::Serve)
 }
 
 async fn metrics(State(source): State<Arc<dyn HealthSource>>) -> Response {
@@ -110,7 +113,12 @@ mod tests {
         let listener = bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let server = tokio::spawn(serve(listener, Arc::new(Fixed(Err("no partitions assigned".into()))), stop.clone()));
+        let server = tokio::spawn(serve(
+            listener,
+            Arc::new(Fixed(Err("no partitions assigned".into()))),
+            Arc::new(HttpSecurity::open()),
+            stop.clone(),
+        ));
         let metrics = get(addr, "/metrics").await;
         assert!(metrics.starts_with("HTTP/1.1 200") && metrics.contains("cxpulse_up 1"), "{metrics}");
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));

@@ -3,6 +3,7 @@
 
 pub mod exposition;
 pub mod http;
+pub mod http_security;
 pub mod metrics;
 pub mod status;
 
