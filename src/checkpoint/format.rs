@@ -283,7 +283,7 @@ mod tests {
         a.sessions.sum = -0.0;
         let mut w = Writer::default();
         write_aggregate(&mut w, &a);
-        assert_eq!(w.len(), 1 + 6 + 1 + 8 + 8 + 1, "count, mask, then only the four set fields");
+        assert_eq!(w.len(), 1 + 7 + 1 + 8 + 8 + 1, "count, mask (52 slots), then only the four set fields");
         let back = read_aggregate(&mut Reader::new(&w.buf)).unwrap();
         assert_eq!(back, a);
         assert!(back.sessions.sum.is_sign_negative());

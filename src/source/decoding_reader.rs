@@ -32,7 +32,8 @@ pub struct DecodedLine {
     /// 1-based line number in the file.
     pub line: u64,
     pub decoded: Result<Event, Rejection>,
-    /// The original bytes, kept only for a rejected line (its dead letter quotes them).
+    /// The original bytes: a rejected line's dead letter quotes them, and so does the dead letter
+    /// of a valid event refused at apply time (`limits.max_customers`).
     pub payload: Vec<u8>,
 }
 
@@ -94,7 +95,7 @@ fn read_all(
             match source.next_line_ref() {
                 Ok(Some((line, bytes))) => {
                     let decoded = decoder.decode(bytes, None);
-                    let payload = if decoded.is_err() { bytes.to_vec() } else { Vec::new() };
+                    let payload = bytes.to_vec();
                     lines.push(DecodedLine { line, decoded, payload });
                 }
                 Ok(None) => break,
