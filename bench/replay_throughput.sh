@@ -37,7 +37,11 @@ outputs=(--metrics-out "$out/m.prom" --alerts-out "$out/a.jsonl" --messages-out 
 col() { awk -v c="$1" '{print $c}' | median; }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for file in "$sim" "$uuid"; do
+# SHAPES=sim or SHAPES=uuid measures one shape only.
+files=()
+[[ "${SHAPES:-sim uuid}" == *sim* ]] && files+=("$sim")
+[[ "${SHAPES:-sim uuid}" == *uuid* ]] && files+=("$uuid")
+for file in "${files[@]}"; do
   lines=$(wc -l < "$file")
   : > "$out/parse.runs"; : > "$out/one.runs"; : > "$out/two.runs"
   for _ in $(seq "$runs"); do

@@ -18,7 +18,7 @@ env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
 env.get_config().set("parallelism.default", parallelism)
 env.get_config().set("taskmanager.memory.process.size", "2g")
 env.execute_sql(f"""
-CREATE TABLE raw (
+CREATE TABLE events_raw (
   `type` STRING, customer_id STRING, ts STRING, event_id STRING,
   segments ROW<plan STRING, region STRING>, kind STRING, amount DOUBLE, duration_seconds DOUBLE,
   survey STRING, score BIGINT
@@ -32,12 +32,12 @@ SELECT *,
        WHEN REGEXP(ts, '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}(Z|[+-][0-9]{2}:[0-9]{2})$')
          THEN UNIX_TIMESTAMP(ts, 'yyyy-MM-dd''T''HH:mm:ss.SSSXXX') * 1000 + CAST(SUBSTRING(ts FROM 21 FOR 3) AS BIGINT)
   END AS t
-FROM raw
+FROM events_raw
 """)
 env.execute_sql("""
-CREATE TEMPORARY VIEW valid AS
+CREATE TEMPORARY VIEW valid_events AS
 SELECT * FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY COALESCE(event_id, CAST(RAND() AS STRING)) ORDER BY t) AS copy
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY COALESCE(event_id, CAST(RAND() AS STRING)) ORDER BY t) AS copy_no
   FROM typed
   WHERE `type` IN ('interaction', 'survey') AND customer_id IS NOT NULL AND customer_id <> ''
     AND t IS NOT NULL
@@ -46,7 +46,7 @@ SELECT * FROM (
     AND (`type` = 'survey' OR kind IS NOT NULL)
     AND NOT (`type` = 'interaction' AND kind = 'purchase' AND (amount IS NULL OR amount < 0))
     AND NOT (`type` = 'interaction' AND kind = 'session' AND (duration_seconds IS NULL OR duration_seconds < 0))
-) WHERE copy = 1
+) WHERE copy_no = 1
 """)
 env.execute_sql("""
 CREATE TEMPORARY VIEW ev AS
@@ -54,12 +54,12 @@ SELECT customer_id, t, `type`, kind, amount, survey, score,
   (`type` = 'survey' OR kind NOT IN ('support_first_response', 'support_resolved', 'cancellation')) AS activity,
   LAST_VALUE(NULLIF(segments.plan, '')) OVER w AS plan,
   LAST_VALUE(NULLIF(segments.region, '')) OVER w AS region
-FROM valid
+FROM valid_events
 WINDOW w AS (PARTITION BY customer_id ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 """)
-env.execute_sql("CREATE TEMPORARY VIEW clock AS SELECT MAX(t) / 86400000 AS kc FROM ev")
+env.execute_sql("CREATE TEMPORARY VIEW stream_clock AS SELECT MAX(t) / 86400000 AS kc FROM ev")
 env.execute_sql("""
-CREATE TEMPORARY VIEW win AS SELECT ev.* FROM ev, clock WHERE ev.t / 86400000 > clock.kc - 30
+CREATE TEMPORARY VIEW win AS SELECT ev.* FROM ev, stream_clock WHERE ev.t / 86400000 > stream_clock.kc - 30
 """)
 env.execute_sql("""
 CREATE TEMPORARY VIEW seg AS
@@ -91,7 +91,7 @@ SELECT dimension, segment, COUNT(*) AS active FROM (
   SELECT 'all' AS dimension, 'all' AS segment, last_activity FROM customers
   UNION ALL SELECT 'plan', plan, last_activity FROM customers WHERE plan IS NOT NULL
   UNION ALL SELECT 'region', region, last_activity FROM customers WHERE region IS NOT NULL
-) AS c, clock WHERE c.last_activity / 86400000 > clock.kc - 30 GROUP BY dimension, segment
+) AS c, stream_clock WHERE c.last_activity / 86400000 > stream_clock.kc - 30 GROUP BY dimension, segment
 """)
 env.create_temporary_view("figures", figures)
 env.create_temporary_view("active_counts", active)

@@ -1,9 +1,9 @@
 //! The timing helper of the `cargo bench` targets: several samples of a batch of operations,
 //! the median printed per operation. Nothing is asserted (the machine is shared and noisy).
 //!
-//! Samples are timed in this thread's CPU time (Linux `/proc/thread-self/schedstat`), so other
-//! work on a shared machine does not count while this thread waits for a core; elsewhere, or with
-//! `CXPULSE_BENCH_WALL=1`, in wall-clock time.
+//! Samples are timed in this thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), so other work on a
+//! shared machine does not count while this thread waits for a core; with `CXPULSE_BENCH_WALL=1`,
+//! in wall-clock time.
 
 // Each bench uses a subset of these helpers.
 #![allow(dead_code)]
@@ -22,8 +22,10 @@ fn thread_cpu_ns() -> Option<u128> {
     if std::env::var_os("CXPULSE_BENCH_WALL").is_some() {
         return None;
     }
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid timespec for the call to write into.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    ok.then(|| t.tv_sec as u128 * 1_000_000_000 + t.tv_nsec as u128)
 }
 
 /// What the medians are measured in.
