@@ -14,6 +14,7 @@ use cxpulse::detect::rules::RuleState;
 use cxpulse::engine::Engine;
 use cxpulse::event::Decoder;
 use cxpulse::telemetry::http::{self, HealthSource};
+use cxpulse::telemetry::http_security::HttpSecurity;
 use cxpulse::telemetry::status::api::{self, Query};
 use cxpulse::telemetry::status::{RecentAlerts, StatusSource};
 use cxpulse::telemetry::Metrics;
@@ -147,7 +148,8 @@ fn main() {
     let stop = tokio_util::sync::CancellationToken::new();
     let listener = runtime.block_on(http::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    runtime.spawn(http::serve(listener, Arc::new(Served(Arc::clone(&bench))), stop.clone()));
+    let security = Arc::new(HttpSecurity::from_config(&config.http).unwrap());
+    runtime.spawn(http::serve(listener, Arc::new(Served(Arc::clone(&bench))), security, stop.clone()));
     std::thread::sleep(Duration::from_millis(200));
 
     let page = get(addr, "/");
