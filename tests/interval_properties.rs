@@ -88,7 +88,7 @@ fn spec() -> impl Strategy<Value = Spec> {
 
 fn line(s: &Spec) -> String {
     let ts = format!("2026-01-01T{:02}:{:02}:{:02}Z", 10 + s.second / 3600, s.second / 60 % 60, s.second % 60);
-    let plan = if s.customer % 2 == 0 { "a" } else { "b" };
+    let plan = if s.customer.is_multiple_of(2) { "a" } else { "b" };
     let c = format!("c{}", s.customer);
     let body = match s.what {
         0 => format!(r#""survey":"csat","score":{}"#, 1 + s.value % 5),
