@@ -114,10 +114,13 @@ impl KafkaStore {
     ) -> Result<(), StoreError> {
         let err = |detail: String| StoreError::Topic { topic: topic.to_string(), detail };
         let admin: AdminClient<DefaultClientContext> = base.create().map_err(|e| err(e.to_string()))?;
-        let existing = {
+        let (existing, brokers) = {
             let metadata =
                 admin.inner().fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(|e| err(e.to_string()))?;
-            metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len())
+            let topics = metadata.topics();
+            let existing =
+                topics.iter().find(|t| t.name() == topic && t.error().is_none()).map(|t| t.partitions().len());
+            (existing, metadata.brokers().len())
         };
         if let Some(n) = existing.filter(|n| *n > 0) {
             if (n as i32) < partitions {
@@ -127,8 +130,9 @@ impl KafkaStore {
             }
             return Ok(());
         }
+        // -1: three replicas, or as many as there are brokers when fewer.
         let replication =
-            if replication > 0 { TopicReplication::Fixed(replication) } else { TopicReplication::Fixed(-1) };
+            TopicReplication::Fixed(if replication > 0 { replication } else { (brokers as i32).clamp(1, 3) });
         let new = NewTopic::new(topic, partitions, replication).set("cleanup.policy", "compact");
         let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
         let results = admin.create_topics([&new], &options).await.map_err(|e| err(e.to_string()))?;

@@ -297,7 +297,8 @@ pub struct CheckpointConfig {
     pub max_deltas: usize,
     /// Target size of one checkpoint record in bytes.
     pub chunk_bytes: usize,
-    /// Replication factor of the changelog topic when cxpulse creates it; -1 for the broker default.
+    /// Replication factor of the changelog topic when cxpulse creates it; -1 for 3 (or the number
+    /// of brokers when fewer).
     pub replication_factor: i32,
 }
 

@@ -333,7 +333,7 @@ fn checkpoint(c: &Config, p: &mut Vec<String>) {
         p.push("checkpoint.chunk_bytes: must be between 4096 and 4194304".into());
     }
     if k.replication_factor == 0 || k.replication_factor < -1 {
-        p.push("checkpoint.replication_factor: must be -1 (broker default) or at least 1".into());
+        p.push("checkpoint.replication_factor: must be -1 (automatic) or at least 1".into());
     }
     if k.enabled && k.directory.is_empty() {
         let t = &c.kafka.topics;
