@@ -36,7 +36,7 @@ fn owned(metrics: &str) -> BTreeSet<i32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "written without a tansu binary on the build machine (still installing at the deadline); run with --ignored"]
+#[ignore = "fails on tansu: the first member reports no owned partitions after consuming (line ~62); to fix, run with --ignored"]
 async fn a_joining_member_leaves_the_first_members_kept_partitions_alone() {
     let tansu = Tansu::start();
     let bootstrap = tansu.bootstrap();

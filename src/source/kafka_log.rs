@@ -89,8 +89,13 @@ impl ClientContext for LoggingContext {
             self.status.set_reachable(false);
             return;
         }
-        // Transport failures were already logged by librdkafka itself (facility FAIL).
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
+        // Transport failures were already logged by librdkafka itself (facility FAIL). The end of a
+        // partition is not an error: the source asks for it (`enable.partition.eof`) to know when a
+        // partition has caught up.
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::PartitionEOF)
+        ) {
             tracing::debug!(target: "librdkafka", %error, "{reason}");
         } else {
             tracing::warn!(target: "librdkafka", %error, "{reason}");
