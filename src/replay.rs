@@ -125,7 +125,12 @@ struct Run {
 }
 
 impl Run {
-    fn new(engine: &Engine, opts: &ReplayOptions, file: String, status: &crate::config::StatusConfig) -> anyhow::Result<Self> {
+    fn new(
+        engine: &Engine,
+        opts: &ReplayOptions,
+        file: String,
+        status: &crate::config::StatusConfig,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         if opts.report.is_some() {
             metrics.keep_recent_alerts(std::sync::Arc::new(RecentAlerts::new(status)));

@@ -248,7 +248,8 @@ pub fn read_customer(
         c.live_changes.push((t, delta));
     }
     c.lifetime_revenue = r.f64()?;
-    c.transitions = u32::try_from(r.varint()?).map_err(|_| DecodeError::Invalid { what: "customer transition count" })?;
+    c.transitions =
+        u32::try_from(r.varint()?).map_err(|_| DecodeError::Invalid { what: "customer transition count" })?;
     match r.u8()? {
         0 => {}
         1 => {
