@@ -101,7 +101,7 @@ pub fn replay_with(config: &Config, opts: &ReplayOptions, threads: Threads) -> a
             while let Some(batch) = reader.next() {
                 let batch = batch?;
                 for l in &batch.lines {
-                    run.line(l.line, &l.decoded, &l.payload, batch.received)?;
+                    run.line(l.line, &l.decoded, batch.payload(l), batch.received)?;
                 }
                 reader.recycle(batch);
             }

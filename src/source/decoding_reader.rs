@@ -14,6 +14,7 @@
 //! full the reader blocks (backpressure). Emptied batches come back through a second channel to
 //! be refilled, so steady state allocates no batch buffers.
 
+use std::ops::Range;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
@@ -32,23 +33,33 @@ pub struct DecodedLine {
     /// 1-based line number in the file.
     pub line: u64,
     pub decoded: Result<Event, Rejection>,
-    /// The original bytes: a rejected line's dead letter quotes them, and so does the dead letter
-    /// of a valid event refused at apply time (`limits.max_customers`).
-    pub payload: Vec<u8>,
+    /// Where the original bytes lie in [`Batch::bytes`]: a rejected line's dead letter quotes
+    /// them, and so does the dead letter of a valid event refused at apply time
+    /// (`limits.max_customers`).
+    payload: Range<usize>,
 }
 
 /// Lines in file order, all decoded.
 pub struct Batch {
     pub lines: Vec<DecodedLine>,
+    /// Every line's bytes, one after another: one reused buffer per batch, not one copy per line.
+    bytes: Vec<u8>,
     /// When the reader handed the batch over: the receipt time of its events.
     pub received: Instant,
+}
+
+impl Batch {
+    /// The original bytes of one of this batch's lines.
+    pub fn payload(&self, line: &DecodedLine) -> &[u8] {
+        &self.bytes[line.payload.clone()]
+    }
 }
 
 /// The receiving end; the reading thread ends when the file does, on a read error (sent as the
 /// last item), or when this is dropped.
 pub struct DecodingReader<'scope> {
     batches: Receiver<Result<Batch, SourceError>>,
-    spare: SyncSender<Vec<DecodedLine>>,
+    spare: SyncSender<Batch>,
     _thread: ScopedJoinHandle<'scope, ()>,
 }
 
@@ -75,7 +86,7 @@ impl<'scope> DecodingReader<'scope> {
     /// Gives an applied batch back: its buffer is reused and its events freed by the reader.
     pub fn recycle(&self, batch: Batch) {
         // A full spare queue only means the buffer is dropped here instead of reused.
-        let _ = self.spare.try_send(batch.lines);
+        let _ = self.spare.try_send(batch);
     }
 }
 
@@ -83,20 +94,26 @@ fn read_all(
     mut source: JsonlSource,
     decoder: &Decoder,
     batches: &SyncSender<Result<Batch, SourceError>>,
-    spare: &Receiver<Vec<DecodedLine>>,
+    spare: &Receiver<Batch>,
 ) {
     loop {
         // A returned buffer still holds the events it carried: they are dropped here, on this
         // thread, rather than on the applying one.
-        let mut lines = spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_LINES));
+        let Batch { mut lines, mut bytes, .. } = spare.try_recv().unwrap_or_else(|_| Batch {
+            lines: Vec::with_capacity(BATCH_LINES),
+            bytes: Vec::new(),
+            received: Instant::now(),
+        });
         lines.clear();
+        bytes.clear();
         let mut failed = None;
         while lines.len() < BATCH_LINES {
             match source.next_line_ref() {
-                Ok(Some((line, bytes))) => {
-                    let decoded = decoder.decode(bytes, None);
-                    let payload = bytes.to_vec();
-                    lines.push(DecodedLine { line, decoded, payload });
+                Ok(Some((line, line_bytes))) => {
+                    let decoded = decoder.decode(line_bytes, None);
+                    let start = bytes.len();
+                    bytes.extend_from_slice(line_bytes);
+                    lines.push(DecodedLine { line, decoded, payload: start..bytes.len() });
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -106,7 +123,7 @@ fn read_all(
             }
         }
         let last = lines.len() < BATCH_LINES;
-        if !lines.is_empty() && batches.send(Ok(Batch { lines, received: Instant::now() })).is_err() {
+        if !lines.is_empty() && batches.send(Ok(Batch { lines, bytes, received: Instant::now() })).is_err() {
             return; // the applying side stopped
         }
         if let Some(e) = failed {
