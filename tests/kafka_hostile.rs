@@ -40,27 +40,6 @@ probe_interval = "1s"
 
 /// Series that are not figures: service state, timings, and the counts of refused input (checked
 /// on their own, since replay of the valid events refuses nothing).
-const NOT_FIGURES: [&str; 17] = [
-    // Durable state (checkpoints, restores): service state, live only.
-    "cxpulse_restore_",
-    "cxpulse_checkpoint",
-    "cxpulse_effects_suppressed_total",
-    "# ",
-    "cxpulse_events_per_second",
-    "cxpulse_ready",
-    "cxpulse_event_processing_seconds",
-    "cxpulse_consumer_lag",
-    "cxpulse_build_info",
-    "cxpulse_publish_failures_total",
-    "cxpulse_mismatched_keys_total",
-    "cxpulse_rule_firing",
-    "cxpulse_tracked_customers",
-    "cxpulse_stream_time_seconds",
-    "cxpulse_alerts_total{kind=\"segment_threshold\"}",
-    "cxpulse_invalid_events_total",
-    "cxpulse_events_total{outcome=\"invalid\"}",
-];
-
 /// The bad kinds: (name, dead-letter reason) — `None` for the null-key kind, which is applied.
 const KINDS: [(&str, Option<&str>); 9] = [
     ("bad_utf8", Some("not_utf8")),
@@ -144,7 +123,7 @@ impl Write for LogBuffer {
 }
 
 fn figures(metrics: &str) -> BTreeSet<String> {
-    metrics.lines().filter(|l| !NOT_FIGURES.iter().any(|p| l.starts_with(p))).map(str::to_string).collect()
+    figures_except(metrics, &["cxpulse_invalid_events_total", "cxpulse_events_total{outcome=\"invalid\"}"])
 }
 
 fn json_lines(path: &std::path::Path) -> Vec<Value> {

@@ -46,26 +46,6 @@ clear = 2.0
 "#;
 
 /// Service metrics that legitimately differ (timings, lag, build) or are compared separately.
-const NOT_FIGURES: [&str; 15] = [
-    // Durable state (checkpoints, restores): service state, live only.
-    "cxpulse_restore_",
-    "cxpulse_checkpoint",
-    "cxpulse_effects_suppressed_total",
-    "cxpulse_alerts_total{kind=\"segment_threshold\"}",
-    // Service state, not figures: only the live service has them.
-    "cxpulse_events_per_second",
-    "cxpulse_ready",
-    "cxpulse_event_processing_seconds",
-    "cxpulse_consumer_lag",
-    "cxpulse_build_info",
-    "cxpulse_publish_failures_total",
-    "cxpulse_mismatched_keys_total",
-    "cxpulse_rule_firing",
-    "cxpulse_tracked_customers",
-    "cxpulse_stream_time_seconds",
-    "# ",
-];
-
 struct Replayed {
     lines: Vec<Vec<u8>>,
     metrics: String,
@@ -108,7 +88,7 @@ fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days: u32
 }
 
 fn figures(metrics: &str) -> BTreeSet<String> {
-    metrics.lines().filter(|l| !NOT_FIGURES.iter().any(|p| l.starts_with(p))).map(str::to_string).collect()
+    figures_except(metrics, &[])
 }
 
 fn values(messages: &[rdkafka::message::OwnedMessage]) -> Vec<Value> {

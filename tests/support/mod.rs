@@ -314,3 +314,33 @@ impl InProcess {
         result.expect("service stops in time").expect("service task").expect("clean shutdown");
     }
 }
+
+/// Prefixes of exposition lines that are service state, not figures: only the live service has
+/// them, so a live run and a replay are compared without them.
+pub const NOT_FIGURES: [&str; 15] = [
+    // Durable state (checkpoints, restores).
+    "cxpulse_restore_",
+    "cxpulse_checkpoint",
+    "cxpulse_effects_suppressed_total",
+    "cxpulse_alerts_total{kind=\"segment_threshold\"}",
+    "cxpulse_events_per_second",
+    "cxpulse_ready",
+    "cxpulse_event_processing_seconds",
+    "cxpulse_consumer_lag",
+    "cxpulse_build_info",
+    "cxpulse_publish_failures_total",
+    "cxpulse_mismatched_keys_total",
+    "cxpulse_rule_firing",
+    "cxpulse_tracked_customers",
+    "cxpulse_stream_time_seconds",
+    "# ",
+];
+
+/// The figure lines of an exposition: all but [`NOT_FIGURES`] and the `also_skip` prefixes.
+pub fn figures_except(metrics: &str, also_skip: &[&str]) -> std::collections::BTreeSet<String> {
+    metrics
+        .lines()
+        .filter(|l| !NOT_FIGURES.iter().chain(also_skip).any(|p| l.starts_with(p)))
+        .map(str::to_string)
+        .collect()
+}
