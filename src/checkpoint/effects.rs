@@ -40,6 +40,19 @@ impl OutputPositions {
         *entry = (*entry).max(offset + 1);
     }
 
+    pub fn from_vec(positions: &[(String, i32, i64)]) -> Self {
+        OutputPositions { positions: positions.iter().map(|(t, p, o)| ((t.clone(), *p), *o)).collect() }
+    }
+
+    /// Per output partition, the earlier of the two positions.
+    pub fn min(&self, other: &OutputPositions) -> OutputPositions {
+        let mut positions = self.positions.clone();
+        for (key, o) in &other.positions {
+            positions.entry(key.clone()).and_modify(|p| *p = (*p).min(*o)).or_insert(*o);
+        }
+        OutputPositions { positions }
+    }
+
     pub fn to_vec(&self) -> Vec<(String, i32, i64)> {
         self.positions.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect()
     }

@@ -34,8 +34,8 @@
 //! shutdown): apply → deliver the effects (awaited) → write the checkpoint (awaited; acks=all,
 //! idempotent producer) → store the input offsets. Committed offsets therefore never run ahead of
 //! a checkpoint. On assignment the task restores before it processes any record, and the
-//! checkpoint's offsets are authoritative: records below them are skipped, and the input is
-//! sought to them if the consumer starts anywhere else.
+//! checkpoint's offsets are authoritative: the input is sought to them, and records below them
+//! are skipped.
 //!
 //! # Effects: exactly once without transactions ([`effects`])
 //! Every output record carries headers naming the input partition that produced it, its id
@@ -49,7 +49,12 @@
 //! by its partition: exactly the effects of the input it is about to process again. Reprocessing
 //! is deterministic (same state, same input, same ids), so each re-emitted effect whose id is in
 //! that set is suppressed instead of published, and nothing that was not published is. The set is
-//! dropped once processing has passed the furthest input offset it covers. Effects produced by
+//! dropped once processing has passed the furthest input offset it covers. While it is still
+//! waiting, a checkpoint keeps the positions this restore read back from (the earlier of those
+//! and its own): the records still to be re-emitted lie before the new deliveries, and a crash
+//! before they are re-emitted must find them again. The restored checkpoint's offsets are
+//! authoritative for the input too: the task seeks there before reading, whatever the group's
+//! committed offset says. Effects produced by
 //! the wall-clock tick depend on when the tick runs, not only on the input; their ids are still
 //! deterministic (kind, customer, stream time), so a tick transition re-done after a restore is
 //! suppressed by id like any other.

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
+use rdkafka::consumer::Consumer;
+use rdkafka::{ClientConfig, Offset};
 use tokio_util::sync::CancellationToken;
 
 use super::readiness::Readiness;
@@ -18,7 +19,7 @@ use crate::checkpoint::store::{Store, StoreError};
 use crate::checkpoint::{Checkpointer, Extras};
 use crate::config::{CheckpointConfig, OnCorrupt, OnIncompatible};
 use crate::engine::Partition;
-use crate::source::kafka::SIDES;
+use crate::source::kafka::{InputSide, LiveConsumer, SIDES};
 
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -38,6 +39,8 @@ pub struct CheckpointEnv {
 pub struct Durability {
     checkpointer: Checkpointer,
     outputs: OutputPositions,
+    /// Where the restore read the outputs back from; kept in checkpoints while `suppression` waits.
+    read_from: OutputPositions,
     suppression: Suppression,
     /// Next offset per side that the restored state reflects: records below are already in it.
     pub resume_from: [i64; SIDES],
@@ -85,11 +88,15 @@ impl Durability {
         extras: Extras,
         abandon: &CancellationToken,
     ) -> Result<(), StoreError> {
-        let extras = Extras { outputs: self.outputs.to_vec(), ..extras };
+        // Records published before the restore whose effects are not re-emitted yet lie before
+        // `outputs`; until they are, the next restore must read back from where this one did.
+        let outputs = if self.suppression.is_empty() { &self.outputs } else { &self.outputs.min(&self.read_from) };
+        let extras = Extras { outputs: outputs.to_vec(), ..extras };
         let plan = self.checkpointer.plan(partition, extras);
         cp.store.write(&plan.chunks, abandon).await?;
         cp.store.write(std::slice::from_ref(&plan.meta), abandon).await?;
         self.checkpointer.written(&plan);
+        tracing::debug!(seq = plan.next.seq, full = plan.full, offsets = ?plan.next.offsets, outputs = ?plan.next.outputs, "checkpoint written");
         cp.metrics.checkpoints.with_label_values(&[if plan.full { "base" } else { "delta" }]).inc();
         cp.metrics.checkpoint_bytes.inc_by(plan.bytes);
         if !plan.tombstones.is_empty() {
@@ -163,6 +170,7 @@ async fn restore_inner(
     })
     .await?;
     let mut suppression = Suppression::default();
+    let mut read_from = OutputPositions::default();
     let (mut customers, mut bytes, mut read_back) = (0, 0, 0);
     if let Some(restored) = restored {
         for (side, topic) in topics.iter().enumerate() {
@@ -175,6 +183,7 @@ async fn restore_inner(
             }
         }
         let from = restored.meta.outputs.clone();
+        read_from = OutputPositions::from_vec(&from);
         let (s, n) = retry(stop, "read the outputs back", || {
             let (reader, from, ends) = (cp.reader.clone(), from.clone(), ends.clone());
             async move { blocking(move || effects::read_back(&reader, number, &from, &ends)).await }
@@ -201,12 +210,13 @@ async fn restore_inner(
         bytes,
         outputs_read = read_back,
         to_suppress = suppression.len(),
+        ?resume_from,
         seconds = started.elapsed().as_secs_f64(),
         store = cp.store.describe(),
         "partition state restored"
     );
     let outputs = OutputPositions::at(&ends);
-    Ok(Durability { checkpointer, outputs, suppression, resume_from, last: Instant::now(), changed: false })
+    Ok(Durability { checkpointer, outputs, read_from, suppression, resume_from, last: Instant::now(), changed: false })
 }
 
 async fn blocking<T: Send + 'static>(
@@ -232,6 +242,40 @@ where
                     _ = tokio::time::sleep(RETRY) => {}
                     _ = stop.cancelled() => return Err(format!("stopped before it could {what}")),
                 }
+            }
+        }
+    }
+}
+
+/// Positions the input at the restored checkpoint's offsets. The checkpoint is authoritative:
+/// the group's committed offset may lie elsewhere (an older commit, or `auto.offset.reset` when
+/// none survived), and starting past the checkpoint would lose the records in between, while
+/// records before it are skipped anyway. A seek also drops what was already fetched from the old
+/// position. Retried until it succeeds or the partition is stopped.
+pub async fn seek_to_checkpoint(
+    consumer: &Arc<LiveConsumer>,
+    number: i32,
+    sides: &[Option<InputSide>; SIDES],
+    resume_from: [i64; SIDES],
+    stop: &CancellationToken,
+) {
+    for (side, next) in sides.iter().zip(resume_from) {
+        let Some(side) = side.as_ref().filter(|_| next >= 0) else { continue };
+        loop {
+            let (consumer, topic) = (Arc::clone(consumer), side.topic.clone());
+            let sought = tokio::task::spawn_blocking(move || {
+                consumer.seek(&topic, number, Offset::Offset(next), Duration::from_secs(5))
+            })
+            .await;
+            match sought {
+                Ok(Ok(())) => break,
+                Ok(Err(error)) => tracing::warn!(partition = number, topic = side.topic, %error, retry_in = ?RETRY,
+                    "cannot position the input at the checkpoint, retrying"),
+                Err(error) => tracing::warn!(partition = number, %error, "seek task failed, retrying"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                _ = stop.cancelled() => return,
             }
         }
     }

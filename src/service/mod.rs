@@ -223,6 +223,7 @@ impl KafkaParts {
             lifecycle: Arc::clone(&lifecycle),
             clock: probe_clock,
             brokers: bootstrap.to_string(),
+            reported: Default::default(),
         });
         Ok(KafkaParts { source, probe, lifecycle, sink })
     }

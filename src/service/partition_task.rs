@@ -16,7 +16,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use super::durable::{offsets_of, restore_partition, Durability};
+use super::durable::{offsets_of, restore_partition, seek_to_checkpoint, Durability};
 use super::live_rules::RulesHook;
 use super::TaskEnv;
 use crate::alert::kafka_sink::{OutRecord, PublishError};
@@ -198,6 +198,7 @@ impl PartitionTask {
             match restore_partition(&self.env, cp, self.number, &mut self.partition, &topics, &stop).await {
                 Ok(durable) => {
                     self.next_input = durable.resume_from;
+                    seek_to_checkpoint(&self.consumer, self.number, &self.sides, durable.resume_from, &stop).await;
                     self.durable = Some(durable);
                 }
                 Err(_) => {
@@ -287,6 +288,9 @@ impl PartitionTask {
     fn accept(&mut self, side: usize, got: Received) {
         match got {
             Received::Record(head) => {
+                if self.received_next[side] < 0 {
+                    tracing::debug!(partition = self.number, side, offset = head.offset, "first record received");
+                }
                 self.received_next[side] = head.offset + 1;
                 self.positions.set_received(side, head.offset + 1);
                 self.heads[side] = Some(head);
@@ -387,6 +391,7 @@ impl PartitionTask {
                     Effect::Message(m) => m.message_id.as_str(),
                 };
                 if durable.suppress(cp, id) {
+                    tracing::debug!(partition = self.number, id, next = ?self.next_input, "effect suppressed");
                     continue;
                 }
                 Durability::tag(&mut record, self.number, id.to_string(), self.next_input);

@@ -2,6 +2,7 @@
 //! the input topics there and co-partitioned, how far behind is each assigned partition. Every
 //! librdkafka call here blocks, so each round runs on the blocking pool.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +53,9 @@ pub struct Probe {
     pub clock: Arc<dyn WallClock>,
     /// For log lines only (never contains credentials: those live in `kafka.properties`).
     pub brokers: String,
+    /// The lag series set by the last round. A round that overlaps a revoke may set a series
+    /// after the revoke removed it; the next round removes what it did not measure.
+    pub reported: std::sync::Mutex<BTreeSet<(String, i32)>>,
 }
 
 impl Probe {
@@ -72,6 +76,7 @@ impl Probe {
     /// partition when it was caught up (what its live clock's lower bound rests on). Blocking.
     fn measure_lag(&self) -> Result<i64, KafkaError> {
         let mut total = 0;
+        let mut measured = BTreeSet::new();
         for progress in self.lifecycle.progress() {
             for (side, topic) in progress.topics.iter().enumerate() {
                 let Some(topic) = topic else { continue };
@@ -90,9 +95,15 @@ impl Probe {
                 }
                 let lag = (high - position.max(low)).max(0);
                 self.metrics.set_consumer_lag(topic, progress.number, lag);
+                measured.insert((topic.clone(), progress.number));
                 total += lag;
             }
         }
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        for (topic, number) in reported.difference(&measured) {
+            self.metrics.forget_partition_lag(topic, *number);
+        }
+        *reported = measured;
         Ok(total)
     }
 
