@@ -77,9 +77,10 @@ impl Positions {
         self.high[side].store(high, Ordering::Release);
     }
 
-    /// Whether records from `received_next` on are known to exist on the broker.
-    fn behind(&self, side: usize, received_next: i64) -> bool {
-        received_next >= 0 && self.high[side].load(Ordering::Acquire) > received_next
+    /// Whether the last measured high watermark shows nothing beyond `received_next`.
+    fn received_all_measured(&self, side: usize, received_next: i64) -> bool {
+        let high = self.high[side].load(Ordering::Acquire);
+        high >= 0 && received_next >= high
     }
 
     /// Every record appended to `side` before wall time `at` has been received. Callers: the task
@@ -144,6 +145,8 @@ pub struct PartitionTask {
     heads: [Option<Head>; SIDES],
     /// Offset after the last record received on each side (-1: none yet).
     received_next: [i64; SIDES],
+    /// The end-of-partition marker is the last thing received on this side.
+    at_end: [bool; SIDES],
     merger: Merger,
     batch: Batch,
     effects: Vec<Effect>,
@@ -180,6 +183,7 @@ impl PartitionTask {
             sides,
             heads: [None, None],
             received_next: [-1, -1],
+            at_end: [false, false],
             batch: Batch::default(),
             effects: Vec::new(),
             positions,
@@ -224,7 +228,12 @@ impl PartitionTask {
             self.fill_ready_heads();
             let keys = [0, 1].map(|s| self.heads[s].as_ref().map(|h| h.order));
             let present = [0, 1].map(|s| self.sides[s].is_some());
-            let behind = [0, 1].map(|s| self.positions.behind(s, self.received_next[s]));
+            // A side may have unread records on the broker unless its end-of-partition marker
+            // came after its last record, or the probe saw nothing beyond what was received.
+            // Such a side is waited for longer, so the other one does not run ahead in event time
+            // (the survey side of a backlog drains far faster than the interaction side).
+            let behind =
+                [0, 1].map(|s| !self.at_end[s] && !self.positions.received_all_measured(s, self.received_next[s]));
             match self.merger.pick(keys, present, behind, Instant::now()) {
                 Pick::Take(side) => {
                     self.apply_head(side);
@@ -292,10 +301,15 @@ impl PartitionTask {
                     tracing::debug!(partition = self.number, side, offset = head.offset, "first record received");
                 }
                 self.received_next[side] = head.offset + 1;
+                self.at_end[side] = false;
                 self.positions.set_received(side, head.offset + 1);
                 self.heads[side] = Some(head);
             }
-            Received::End => self.positions.caught_up(side, self.env.clock.now_ms()),
+            Received::End => {
+                tracing::trace!(partition = self.number, side, received = self.received_next[side], "end of partition");
+                self.at_end[side] = true;
+                self.positions.caught_up(side, self.env.clock.now_ms())
+            }
             Received::Nothing => {}
         }
     }
@@ -378,6 +392,7 @@ impl PartitionTask {
             return;
         };
         let floor = live_floor(caught_up_at, self.env.max_lag_ms);
+        tracing::trace!(partition = self.number, caught_up_at, floor, clock = self.partition.clock(), "tick");
         self.partition.advance_to(floor, &mut self.effects, &mut self.hook);
         self.collect_effects();
     }

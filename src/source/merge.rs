@@ -5,9 +5,10 @@
 //! With one side empty, the other waits at most `wait` for it, once per empty spell: after that it
 //! goes on alone until the empty side has data again (Kafka Streams' `max.task.idle.ms` rule). So
 //! a quiet input costs one bounded pause, not one per record, and a backlog that is fetched on both
-//! sides at once is applied in exact time order. When the empty side is known to have records on
-//! the broker (its high watermark is past what was received), it is waited for longer
-//! (`BEHIND_WAIT`): a slow fetch under load must not reorder events that are already there.
+//! sides at once is applied in exact time order. When the empty side may have records on the
+//! broker (neither its end-of-partition marker nor its high watermark shows that everything was
+//! received), it is waited for longer (`BEHIND_WAIT`): a slow fetch under load must not reorder
+//! events that are already there.
 
 use std::time::{Duration, Instant};
 
@@ -43,7 +44,7 @@ impl Merger {
     /// `heads[i]` is the order key (event time) of side i's buffered record, if any. A side that
     /// does not exist (one input topic for both types) is simply always empty and never waited for:
     /// pass `present[i] = false`.
-    /// `behind[i]`: side i is known to have records on the broker that have not been received.
+    /// `behind[i]`: side i may have records on the broker that have not been received.
     pub fn pick(&mut self, heads: [Option<Millis>; 2], present: [bool; 2], behind: [bool; 2], now: Instant) -> Pick {
         for (side, head) in heads.iter().enumerate() {
             if head.is_some() || !present[side] {

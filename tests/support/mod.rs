@@ -149,7 +149,8 @@ pub fn route_line(line: &[u8]) -> Record {
 /// batch's base offset + 1, and a fetch that starts inside a batch skips the rest of that batch.
 /// Real Kafka has neither. With single-record batches every offset is a batch boundary, so a
 /// restart resumes exactly and lag is measured exactly. Without idempotence librdkafka may keep
-/// many single-record requests in flight (in order on one loopback connection).
+/// many single-record requests in flight (in order on one loopback connection). About 4,000
+/// records a second here, and slower as a partition grows: see [`produce_batched`].
 pub async fn produce(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
     let producer: FutureProducer = client_config(bootstrap)
         .set("linger.ms", "0")
@@ -157,6 +158,20 @@ pub async fn produce(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
         .set("max.in.flight.requests.per.connection", "100000")
         .create()
         .expect("producer");
+    produce_with(&producer, records).await
+}
+
+/// Produces records in order in ordinary batches, far faster than [`produce`], for a consumer
+/// that starts at the beginning and never resumes mid-stream. Follow it with a few records from
+/// [`produce`] so that each partition ends on a single-record batch: the high watermark is exact
+/// again from then on.
+pub async fn produce_batched(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
+    let producer: FutureProducer =
+        client_config(bootstrap).set("linger.ms", "10").set("enable.idempotence", "true").create().expect("producer");
+    produce_with(&producer, records).await
+}
+
+async fn produce_with(producer: &FutureProducer, records: &[Record]) -> Vec<(i32, i64)> {
     let mut pending = Vec::with_capacity(records.len());
     for r in records {
         let mut record = FutureRecord::<[u8], [u8]>::to(&r.topic);
