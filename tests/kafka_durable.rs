@@ -132,46 +132,90 @@ fn payloads(messages: &[rdkafka::message::OwnedMessage]) -> Vec<Value> {
     messages.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect()
 }
 
+/// A simulated file, what an uninterrupted replay of it gives, and its records on the broker.
+struct Scenario {
+    dir: std::path::PathBuf,
+    records: Vec<Record>,
+    alerts: Vec<Value>,
+    messages: Vec<Value>,
+}
+
+impl Scenario {
+    fn new(dir: &Path) -> Scenario {
+        let input = dir.join("events.jsonl");
+        let opts =
+            SimulationOptions { customers: 250, days: 40, seed: 7, start_ms: SimulationOptions::DEFAULT_START_MS };
+        write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
+        let replay_config = write_config(dir, "embedded", "replay", 1, CONFIG);
+        let out = |name: &str| Some(dir.join(name));
+        let options = ReplayOptions {
+            input: input.clone(),
+            metrics_out: out("metrics.prom"),
+            alerts_out: out("alerts.jsonl"),
+            messages_out: out("messages.jsonl"),
+            ..ReplayOptions::default()
+        };
+        replay(&cxpulse::config::load(Some(&replay_config), &[]).unwrap(), &options).unwrap();
+        let text = std::fs::read_to_string(&input).unwrap();
+        Scenario {
+            dir: dir.to_path_buf(),
+            records: text.lines().map(|l| route_line(l.as_bytes())).collect(),
+            alerts: json_lines(&dir.join("alerts.jsonl")),
+            messages: json_lines(&dir.join("messages.jsonl")),
+        }
+    }
+
+    /// Waits until every input offset is committed (the last checkpoint covers everything).
+    async fn wait_all_committed(&self, bootstrap: &str, group: &str, metrics: impl AsyncFn() -> String) {
+        let end = |t: &str| self.records.iter().filter(|r| r.topic == t).count() as i64;
+        wait_until(Duration::from_secs(180), "every input offset committed", || async {
+            let done = [TOPICS[0], TOPICS[1]].iter().all(|t| committed(bootstrap, group, t, 1)[0] == Some(end(t)));
+            done && metrics().await.contains("cxpulse_ready 1")
+        })
+        .await;
+    }
+
+    /// The live figures, alerts and messages equal the replay's (by id, none published twice).
+    fn assert_same_as_replay(&self, bootstrap: &str, metrics: &str, what: &str) {
+        let expected = std::fs::read_to_string(self.dir.join("metrics.prom")).unwrap();
+        let (live, expected) = (figures(metrics), figures(&expected));
+        let only_live: Vec<_> = live.difference(&expected).collect();
+        let only_replay: Vec<_> = expected.difference(&live).collect();
+        assert!(
+            only_live.is_empty() && only_replay.is_empty(),
+            "figures differ after {what}:\nlive only: {only_live:#?}\nreplay only: {only_replay:#?}"
+        );
+        let alerts = ids(&payloads(&read_topic(bootstrap, TOPICS[2], 1, Duration::from_secs(30))), "alert_id");
+        let messages = ids(&payloads(&read_topic(bootstrap, TOPICS[3], 1, Duration::from_secs(30))), "message_id");
+        assert_eq!(messages, ids(&self.messages, "message_id"), "messages");
+        let mut expected = ids(&self.alerts, "alert_id");
+        // Replay also evaluates rules once at its very end; live evaluates them at bucket boundaries.
+        let end = self.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default().to_string();
+        expected
+            .retain(|id, a| alerts.contains_key(id) || !(a["kind"] == "segment_threshold" && a["at"] == end.as_str()));
+        let only_live: Vec<_> = alerts.iter().filter(|(id, _)| !expected.contains_key(*id)).map(|(_, a)| a).collect();
+        let only_replay: Vec<_> = expected.iter().filter(|(id, _)| !alerts.contains_key(*id)).map(|(_, a)| a).collect();
+        assert!(
+            only_live.is_empty() && only_replay.is_empty(),
+            "alerts differ after {what}:\nlive only: {only_live:#?}\nreplay only: {only_replay:#?}"
+        );
+        assert_eq!(alerts, expected);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_three_times_equals_an_uninterrupted_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    // The simulated file, and what an uninterrupted replay of it gives.
-    let input = dir.join("events.jsonl");
-    let opts = SimulationOptions { customers: 250, days: 40, seed: 7, start_ms: SimulationOptions::DEFAULT_START_MS };
-    write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
-    let replay_config = write_config(dir, "embedded", "replay", 1, CONFIG);
-    let out = |name: &str| Some(dir.join(name));
-    let options = ReplayOptions {
-        input: input.clone(),
-        metrics_out: out("metrics.prom"),
-        alerts_out: out("alerts.jsonl"),
-        messages_out: out("messages.jsonl"),
-        ..ReplayOptions::default()
-    };
-    replay(&cxpulse::config::load(Some(&replay_config), &[]).unwrap(), &options).unwrap();
-    let replayed_alerts = json_lines(&dir.join("alerts.jsonl"));
-    let replayed_messages = json_lines(&dir.join("messages.jsonl"));
-
+    let scenario = Scenario::new(dir.path());
     let tansu = Tansu::start();
     let bootstrap = tansu.bootstrap();
     create_default_topics(&bootstrap, 1).await;
-    let lines: Vec<Vec<u8>> =
-        std::fs::read(&input).unwrap().split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
-    let records: Vec<Record> = lines.iter().map(|l| route_line(l)).collect();
-    let positions = produce(&bootstrap, &records).await;
-    let ends: BTreeMap<&str, i64> = [TOPICS[0], TOPICS[1]]
-        .into_iter()
-        .map(|t| {
-            let end = records.iter().zip(&positions).filter(|(r, _)| r.topic == t).map(|(_, (_, o))| o + 1).max();
-            (t, end.unwrap_or(0))
-        })
-        .collect();
+    produce(&bootstrap, &scenario.records).await;
 
     let port = free_port();
-    let config = write_config(dir, &bootstrap, "durable", port, &format!("{CONFIG}\n{QUICK_REJOIN}"));
-    let log = dir.join("service.log");
-    let total = lines.len() as u64;
+    let config = write_config(dir.path(), &bootstrap, "durable", port, &format!("{CONFIG}\n{QUICK_REJOIN}"));
+    let log = dir.path().join("service.log");
+    let total = scenario.records.len() as u64;
     let mut rng = rand::thread_rng();
     let mut restored_customers = 0.0;
     for round in 0..3 {
@@ -188,33 +232,54 @@ async fn sigkill_three_times_equals_an_uninterrupted_replay() {
         service.kill9();
     }
     let service = Binary::start(&config, port, &log);
-    wait_until(Duration::from_secs(180), "every input offset committed", || async {
-        let done = [TOPICS[0], TOPICS[1]].iter().all(|t| committed(&bootstrap, "durable", t, 1)[0] == Some(ends[t]));
-        done && service.metrics().await.contains("cxpulse_ready 1")
-    })
-    .await;
+    scenario.wait_all_committed(&bootstrap, "durable", async || service.metrics().await).await;
     let metrics = service.metrics().await;
     restored_customers += metric(&metrics, "cxpulse_restore_customers_total").unwrap_or(0.0);
     service.stop();
     assert!(restored_customers > 0.0, "restarts restored customers from the changelog (no local disk)");
+    scenario.assert_same_as_replay(&bootstrap, &metrics, &format!("3 SIGKILLs (log: {})", log.display()));
+}
 
-    let (live, expected) = (figures(&metrics), figures(&std::fs::read_to_string(dir.join("metrics.prom")).unwrap()));
-    let only_live: Vec<_> = live.difference(&expected).collect();
-    let only_replay: Vec<_> = expected.difference(&live).collect();
-    assert!(
-        only_live.is_empty() && only_replay.is_empty(),
-        "figures differ after 3 SIGKILLs:\nlive only: {only_live:#?}\nreplay only: {only_replay:#?}\n(log: {})",
-        log.display()
-    );
-    let alerts = ids(&payloads(&read_topic(&bootstrap, TOPICS[2], 1, Duration::from_secs(30))), "alert_id");
-    let messages = ids(&payloads(&read_topic(&bootstrap, TOPICS[3], 1, Duration::from_secs(30))), "message_id");
-    assert_eq!(messages, ids(&replayed_messages, "message_id"), "messages");
-    let mut expected = ids(&replayed_alerts, "alert_id");
-    // Replay also evaluates rules once at its very end; live evaluates them at bucket boundaries.
-    let end = replayed_alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default().to_string();
-    expected.retain(|id, a| alerts.contains_key(id) || !(a["kind"] == "segment_threshold" && a["at"] == end.as_str()));
-    assert_eq!(alerts.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "alert ids");
-    assert_eq!(alerts, expected);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "tansu 0.6.0's group coordinator often keeps the expired member as group leader after the outage, so \
+            every new JoinGroup ends in SyncGroup 'rebalance in progress' / 'unknown member' and no partition is \
+            ever assigned (seen with librdkafka debug=cgrp, also with max.poll.interval.ms=10s and with \
+            group.instance.id); when the coordinator does drop it the test passes: restore 1-4 s after the broker \
+            returns, figures and ids equal to the replay"]
+async fn a_broker_outage_longer_than_the_session_timeout_is_survived() {
+    show_service_log();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = Scenario::new(dir.path());
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 1).await;
+    let (first, rest) = scenario.records.split_at(scenario.records.len() / 2);
+    let (during, after) = rest.split_at(rest.len() / 5);
+    produce(&bootstrap, first).await;
+    let port = free_port();
+    let config = write_config(dir.path(), &bootstrap, "outage", port, &format!("{CONFIG}\n{QUICK_REJOIN}"));
+    let service = InProcess::start(&config, port);
+    wait_until(Duration::from_secs(90), "the first half consumed", || async {
+        events_seen(&service.metrics().await) == first.len() as u64
+    })
+    .await;
+    // Frozen while records are arriving and effects are being published, for more than twice
+    // the session timeout (6 s): the group drops the member and its partition is lost.
+    produce(&bootstrap, during).await;
+    tansu.pause();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    tansu.resume();
+    let resumed = std::time::Instant::now();
+    wait_until(Duration::from_secs(60), "the partition restored again after the outage", || async {
+        metric(&service.metrics().await, "cxpulse_restore_customers_total").unwrap_or(0.0) > 0.0
+    })
+    .await;
+    eprintln!("partition restored {:?} after the broker came back", resumed.elapsed());
+    produce(&bootstrap, after).await;
+    scenario.wait_all_committed(&bootstrap, "outage", async || service.metrics().await).await;
+    let metrics = service.metrics().await;
+    service.stop().await;
+    scenario.assert_same_as_replay(&bootstrap, &metrics, "a 15 s broker outage");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
