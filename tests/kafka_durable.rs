@@ -11,7 +11,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cxpulse::replay::{replay, ReplayOptions};
 use cxpulse::source::simulator::{write_jsonl, SimulationOptions};
 use rand::Rng;
 use rdkafka::Message;
@@ -115,10 +114,6 @@ impl Drop for Binary {
     }
 }
 
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 fn ids(records: &[Value], field: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for r in records {
@@ -134,35 +129,15 @@ fn payloads(messages: &[rdkafka::message::OwnedMessage]) -> Vec<Value> {
 
 /// A simulated file, what an uninterrupted replay of it gives, and its records on the broker.
 struct Scenario {
-    dir: std::path::PathBuf,
+    replayed: Replayed,
     records: Vec<Record>,
-    alerts: Vec<Value>,
-    messages: Vec<Value>,
 }
 
 impl Scenario {
     fn new(dir: &Path) -> Scenario {
-        let input = dir.join("events.jsonl");
-        let opts =
-            SimulationOptions { customers: 250, days: 40, seed: 7, start_ms: SimulationOptions::DEFAULT_START_MS };
-        write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
-        let replay_config = write_config(dir, "embedded", "replay", 1, CONFIG);
-        let out = |name: &str| Some(dir.join(name));
-        let options = ReplayOptions {
-            input: input.clone(),
-            metrics_out: out("metrics.prom"),
-            alerts_out: out("alerts.jsonl"),
-            messages_out: out("messages.jsonl"),
-            ..ReplayOptions::default()
-        };
-        replay(&cxpulse::config::load(Some(&replay_config), &[]).unwrap(), &options).unwrap();
-        let text = std::fs::read_to_string(&input).unwrap();
-        Scenario {
-            dir: dir.to_path_buf(),
-            records: text.lines().map(|l| route_line(l.as_bytes())).collect(),
-            alerts: json_lines(&dir.join("alerts.jsonl")),
-            messages: json_lines(&dir.join("messages.jsonl")),
-        }
+        let replayed = simulate_and_replay(dir, &write_config(dir, "embedded", "replay", 1, CONFIG), 250, 40);
+        let records = replayed.lines.iter().map(|l| route_line(l)).collect();
+        Scenario { replayed, records }
     }
 
     /// Waits until every input offset is committed (the last checkpoint covers everything).
@@ -177,8 +152,7 @@ impl Scenario {
 
     /// The live figures, alerts and messages equal the replay's (by id, none published twice).
     fn assert_same_as_replay(&self, bootstrap: &str, metrics: &str, what: &str) {
-        let expected = std::fs::read_to_string(self.dir.join("metrics.prom")).unwrap();
-        let (live, expected) = (figures(metrics), figures(&expected));
+        let (live, expected) = (figures(metrics), figures(&self.replayed.metrics));
         let only_live: Vec<_> = live.difference(&expected).collect();
         let only_replay: Vec<_> = expected.difference(&live).collect();
         assert!(
@@ -187,10 +161,10 @@ impl Scenario {
         );
         let alerts = ids(&payloads(&read_topic(bootstrap, TOPICS[2], 1, Duration::from_secs(30))), "alert_id");
         let messages = ids(&payloads(&read_topic(bootstrap, TOPICS[3], 1, Duration::from_secs(30))), "message_id");
-        assert_eq!(messages, ids(&self.messages, "message_id"), "messages");
-        let mut expected = ids(&self.alerts, "alert_id");
+        assert_eq!(messages, ids(&self.replayed.messages, "message_id"), "messages");
+        let mut expected = ids(&self.replayed.alerts, "alert_id");
         // Replay also evaluates rules once at its very end; live evaluates them at bucket boundaries.
-        let end = self.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default().to_string();
+        let end = self.replayed.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default().to_string();
         expected
             .retain(|id, a| alerts.contains_key(id) || !(a["kind"] == "segment_threshold" && a["at"] == end.as_str()));
         let only_live: Vec<_> = alerts.iter().filter(|(id, _)| !expected.contains_key(*id)).map(|(_, a)| a).collect();

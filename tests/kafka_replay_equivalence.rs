@@ -14,8 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use cxpulse::replay::{replay, ReplayOptions};
-use cxpulse::source::simulator::{write_jsonl, SimulationOptions};
 use serde_json::Value;
 use support::*;
 
@@ -44,48 +42,6 @@ window = "24h"
 above = 3.0
 clear = 2.0
 "#;
-
-/// Service metrics that legitimately differ (timings, lag, build) or are compared separately.
-struct Replayed {
-    lines: Vec<Vec<u8>>,
-    metrics: String,
-    alerts: Vec<Value>,
-    messages: Vec<Value>,
-    dead_letters: Vec<Value>,
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days: u32) -> Replayed {
-    let input = dir.join("events.jsonl");
-    let opts = SimulationOptions { customers, days, seed: 7, start_ms: SimulationOptions::DEFAULT_START_MS };
-    write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
-    let config = cxpulse::config::load(Some(config_file), &[]).unwrap();
-    let out = |name: &str| Some(dir.join(name));
-    let options = ReplayOptions {
-        input: input.clone(),
-        metrics_out: out("metrics.prom"),
-        alerts_out: out("alerts.jsonl"),
-        messages_out: out("messages.jsonl"),
-        dead_letter_out: out("dead.jsonl"),
-        ..ReplayOptions::default()
-    };
-    replay(&config, &options).unwrap();
-    Replayed {
-        lines: std::fs::read(&input)
-            .unwrap()
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect(),
-        metrics: std::fs::read_to_string(dir.join("metrics.prom")).unwrap(),
-        alerts: json_lines(&dir.join("alerts.jsonl")),
-        messages: json_lines(&dir.join("messages.jsonl")),
-        dead_letters: json_lines(&dir.join("dead.jsonl")),
-    }
-}
 
 fn figures(metrics: &str) -> BTreeSet<String> {
     figures_except(metrics, &[])

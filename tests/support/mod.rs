@@ -385,3 +385,52 @@ pub fn show_service_log() {
         let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).try_init();
     }
 }
+
+/// A simulated file and what `cxpulse replay` of it gives.
+pub struct Replayed {
+    pub lines: Vec<Vec<u8>>,
+    pub metrics: String,
+    pub alerts: Vec<serde_json::Value>,
+    pub messages: Vec<serde_json::Value>,
+    pub dead_letters: Vec<serde_json::Value>,
+}
+
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Simulates `customers` over `days` (seed 7) into `dir/events.jsonl` and replays it with the
+/// config file, writing `metrics.prom`, `alerts.jsonl`, `messages.jsonl` and `dead.jsonl`.
+pub fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days: u32) -> Replayed {
+    let input = dir.join("events.jsonl");
+    let opts = cxpulse::source::simulator::SimulationOptions {
+        customers,
+        days,
+        seed: 7,
+        start_ms: cxpulse::source::simulator::SimulationOptions::DEFAULT_START_MS,
+    };
+    cxpulse::source::simulator::write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
+    let config = cxpulse::config::load(Some(config_file), &[]).unwrap();
+    let out = |name: &str| Some(dir.join(name));
+    let options = cxpulse::replay::ReplayOptions {
+        input: input.clone(),
+        metrics_out: out("metrics.prom"),
+        alerts_out: out("alerts.jsonl"),
+        messages_out: out("messages.jsonl"),
+        dead_letter_out: out("dead.jsonl"),
+        ..cxpulse::replay::ReplayOptions::default()
+    };
+    cxpulse::replay::replay(&config, &options).unwrap();
+    Replayed {
+        lines: std::fs::read(&input)
+            .unwrap()
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect(),
+        metrics: std::fs::read_to_string(dir.join("metrics.prom")).unwrap(),
+        alerts: json_lines(&dir.join("alerts.jsonl")),
+        messages: json_lines(&dir.join("messages.jsonl")),
+        dead_letters: json_lines(&dir.join("dead.jsonl")),
+    }
+}
