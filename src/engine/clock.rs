@@ -7,7 +7,7 @@
 //! The lower bound is not taken from the wall clock as it is now, but from the last instant `T` at
 //! which the partition was *known to have no record waiting*: every record appended to its input
 //! partitions before `T` had been received ([`live_floor`] gives `T − max_lag`). `T` is confirmed
-//! in two ways (see `service::partition_task::Positions`): librdkafka's end-of-partition marker,
+//! in two ways (see `service::positions::Positions`): librdkafka's end-of-partition marker,
 //! which the fetcher puts in the partition queue behind the last record of the log, and the
 //! probe's high-watermark measurement when it is not beyond what was received. A partition that
 //! has a backlog gets no confirmation until it has read up to the end, so while it catches up its

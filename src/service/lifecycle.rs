@@ -12,7 +12,8 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::partition_task::{PartitionTask, Positions};
+use super::partition_task::PartitionTask;
+use super::positions::Positions;
 use super::readiness::Readiness;
 use super::TaskEnv;
 use crate::source::kafka::{AssignedPartition, LiveConsumer, PartitionLifecycle, SIDES};

@@ -22,6 +22,7 @@ pub mod durable;
 pub mod lifecycle;
 pub mod live_rules;
 pub mod partition_task;
+pub mod positions;
 pub mod probe;
 pub mod readiness;
 pub mod signals;

@@ -5,7 +5,6 @@
 //! then the batch's records are delivered together and its offsets stored, so a delivery round
 //! trip is paid once per batch, not once per event.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::durable::{offsets_of, restore_partition, seek_to_checkpoint, Durability};
 use super::live_rules::RulesHook;
+use super::positions::Positions;
 use super::TaskEnv;
 use crate::alert::kafka_sink::{OutRecord, PublishError};
 use crate::alert::{AlertKind, Effect};
@@ -33,77 +33,6 @@ use crate::state::customer::NEVER;
 const MAX_BATCH: usize = 2_000;
 /// The live clock moves forward this often while input is idle (SPEC §2).
 const TICK: Duration = Duration::from_secs(1);
-
-/// What is known about each side's position, shared with the lag probe. -1 is unknown.
-#[derive(Debug)]
-pub struct Positions {
-    /// The next offset to process (written by the task once the batch is stored, read by the probe).
-    next: [AtomicI64; SIDES],
-    /// The offset after the last record the task received from the queue.
-    received: [AtomicI64; SIDES],
-    /// The partition's high watermark as last measured by the probe (read by the merge).
-    high: [AtomicI64; SIDES],
-    /// Wall ms of the latest instant at which every record then on the broker had been received
-    /// (the `T` of `engine::clock`): set on the end-of-partition marker and by the probe.
-    caught_up_at: [AtomicI64; SIDES],
-}
-
-impl Default for Positions {
-    fn default() -> Self {
-        let unknown = || [AtomicI64::new(-1), AtomicI64::new(-1)];
-        Positions { next: unknown(), received: unknown(), high: unknown(), caught_up_at: unknown() }
-    }
-}
-
-impl Positions {
-    pub fn get(&self, side: usize) -> Option<i64> {
-        Some(self.next[side].load(Ordering::Acquire)).filter(|o| *o >= 0)
-    }
-
-    fn set(&self, side: usize, next: i64) {
-        self.next[side].store(next, Ordering::Release);
-    }
-
-    /// The offset after the last record received on `side`, if any was.
-    pub fn received(&self, side: usize) -> Option<i64> {
-        Some(self.received[side].load(Ordering::Acquire)).filter(|o| *o >= 0)
-    }
-
-    fn set_received(&self, side: usize, next: i64) {
-        self.received[side].store(next, Ordering::Release);
-    }
-
-    pub fn set_high_watermark(&self, side: usize, high: i64) {
-        self.high[side].store(high, Ordering::Release);
-    }
-
-    /// Whether the last measured high watermark shows nothing beyond `received_next`.
-    fn received_all_measured(&self, side: usize, received_next: i64) -> bool {
-        let high = self.high[side].load(Ordering::Acquire);
-        high >= 0 && received_next >= high
-    }
-
-    /// Every record appended to `side` before wall time `at` has been received. Callers: the task
-    /// on the end-of-partition marker; the probe when the high watermark it asked for at `at` is
-    /// not beyond what was received, read after the answer.
-    pub fn caught_up(&self, side: usize, at: Millis) {
-        self.caught_up_at[side].fetch_max(at, Ordering::AcqRel);
-    }
-
-    /// The latest instant at which every present side was caught up: the earliest of theirs.
-    /// `None` while a present side never was.
-    pub fn caught_up_at(&self, present: [bool; SIDES]) -> Option<Millis> {
-        let mut earliest: Option<Millis> = None;
-        for side in (0..SIDES).filter(|s| present[*s]) {
-            let at = self.caught_up_at[side].load(Ordering::Acquire);
-            if at < 0 {
-                return None;
-            }
-            earliest = Some(earliest.map_or(at, |e| e.min(at)));
-        }
-        earliest
-    }
-}
 
 /// A received record, decoded, waiting for its turn in the merge.
 struct Head {
@@ -572,24 +501,5 @@ fn note_effect(env: &TaskEnv, effect: &Effect) {
             }
         }
         Effect::Message(_) => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caught_up_is_the_earliest_confirmation_of_the_present_sides() {
-        let positions = Positions::default();
-        assert_eq!(positions.caught_up_at([true, true]), None, "never confirmed");
-        positions.caught_up(0, 5_000);
-        assert_eq!(positions.caught_up_at([true, true]), None, "one side still unconfirmed");
-        assert_eq!(positions.caught_up_at([true, false]), Some(5_000), "an absent side does not count");
-        positions.caught_up(1, 7_000);
-        assert_eq!(positions.caught_up_at([true, true]), Some(5_000));
-        positions.caught_up(0, 9_000);
-        positions.caught_up(0, 8_000);
-        assert_eq!(positions.caught_up_at([true, true]), Some(7_000), "confirmations never go back");
     }
 }
