@@ -88,26 +88,25 @@ fn figures_of(agg: BucketAggregate, live_at_start: i64) -> WindowFigures {
 /// the catalog later gets its window value on the page but no series until it is listed here.
 pub fn has_bucket_series(metric: SegmentMetric) -> bool {
     use SegmentMetric::*;
-    #[allow(unreachable_patterns)]
-    match metric {
+    matches!(
+        metric,
         SurveyResponses
-        | NpsScore
-        | CsatRatio
-        | CesAverage
-        | Interactions
-        | ActiveCustomers
-        | Revenue
-        | AverageOrderValue
-        | SessionSecondsAverage
-        | ResolutionSecondsAverage
-        | FirstResponseSecondsAverage
-        | ChurnedCustomers
-        | ChurnRatio
-        | ReengagementMessages
-        | ReactivationRatio
-        | ReengagementLift => true,
-        _ => false,
-    }
+            | NpsScore
+            | CsatRatio
+            | CesAverage
+            | Interactions
+            | ActiveCustomers
+            | Revenue
+            | AverageOrderValue
+            | SessionSecondsAverage
+            | ResolutionSecondsAverage
+            | FirstResponseSecondsAverage
+            | ChurnedCustomers
+            | ChurnRatio
+            | ReengagementMessages
+            | ReactivationRatio
+            | ReengagementLift
+    )
 }
 
 /// Each group's value of `metric` (`None` where its denominator is 0).
