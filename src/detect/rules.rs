@@ -178,10 +178,13 @@ impl RuleEvaluator {
         (self.evaluated_until, firing)
     }
 
-    /// Puts back a checkpointed state. Rules are matched by name: a rule renamed or removed since
-    /// is dropped, a new one starts with nothing firing.
+    /// Puts back a checkpointed state, replacing what is in memory (a state evaluated after the
+    /// checkpoint, e.g. before a lost partition was restored in the same process, must not
+    /// survive: its alert would not be raised again). Rules are matched by name: a rule renamed or
+    /// removed since is dropped, a new one starts with nothing firing.
     pub fn import_state(&mut self, evaluated_until: Option<Millis>, firing: &[RuleFiring]) {
         self.evaluated_until = evaluated_until;
+        self.states.clear();
         for f in firing {
             let rule = self.settings.rules.iter().position(|r| r.name == f.rule);
             let segment = self.catalog.find(&f.dimension, &f.segment);

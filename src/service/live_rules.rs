@@ -105,6 +105,24 @@ mod tests {
     use crate::config::Config;
 
     #[test]
+    fn an_imported_rule_state_replaces_the_one_in_memory() {
+        let text = "[[rules]]\nname = \"r\"\nmetric = \"nps_score\"\nwindow = \"7d\"\nbelow = 20.0\n";
+        let engine = Engine::new(&crate::config::load_text(Some((text, "rules.toml")), &[]).unwrap());
+        let rules = LiveRules::new(&engine);
+        let firing = crate::checkpoint::meta::RuleFiring {
+            rule: "r".into(),
+            dimension: "all".into(),
+            segment: "all".into(),
+            firing: true,
+        };
+        let state = |firing: Vec<_>| DurableRules { evaluated_until: Some(1_000), primed: true, firing };
+        rules.import_state(&state(vec![firing]));
+        assert_eq!(rules.export_state().firing.len(), 1);
+        rules.import_state(&state(Vec::new()));
+        assert_eq!(rules.export_state().firing, Vec::new(), "a state evaluated after the checkpoint is forgotten");
+    }
+
+    #[test]
     fn watermark_ignores_partitions_without_events() {
         let engine = Engine::new(&Config::builtin().unwrap());
         let rules = LiveRules::new(&engine);
