@@ -10,35 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3} customers=${2:-30000} days=${3:-40} offline=${4:-1000000} partitions=${PARTITIONS:-2}
-out=bench/out
-mkdir -p "$out"
-cargo build --release --quiet --bin cxpulse --example kafka_bench_client --example checkpoint_bench
-bin=target/release/cxpulse
-client=target/release/examples/kafka_bench_client
-tansu=$(command -v tansu || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu")
-[ -x "$tansu" ] || { echo "tansu missing: run scripts/install-test-deps.sh" >&2; exit 1; }
+. bench/lib.sh
+kafka_bench_setup "$customers" "$days" "$partitions"
 
 echo "== offline: full checkpoint of $offline customers (examples/checkpoint_bench.rs)"
 target/release/examples/checkpoint_bench "$offline" 3
 
-file=$out/kafka-$customers-$days.jsonl
-[ -s "$file" ] || "$bin" simulate --customers "$customers" --days "$days" --seed 3 --out "$file"
-events=$(wc -l < "$file")
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port=$(free_port) http=$(free_port)
-broker=127.0.0.1:$port
-"$tansu" broker --listener-url "tcp://$broker" --advertised-listener-url "tcp://$broker" \
-    --storage-engine memory://tansu/ > "$out/tansu.log" 2>&1 &
-tansu_pid=$! svc=
-trap 'kill $tansu_pid 2>/dev/null; [ -z "$svc" ] || kill $svc 2>/dev/null; true' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-for t in cx.interactions cx.surveys; do "$tansu" topic create --broker "tcp://$broker" --partitions "$partitions" "$t" >/dev/null; done
-for t in cx.alerts cx.reengagement cx.dead-letter; do "$tansu" topic create --broker "tcp://$broker" --partitions 1 "$t" >/dev/null; done
-"$client" produce "$broker" "$file"
-
-seen() { curl -s "http://127.0.0.1:$http/metrics" | awk '/^cxpulse_events_total/ {s += $2} END {printf "%d", s}'; }
-now() { date +%s.%N; }
 config() { # group durable
     printf '[kafka]\nbrokers = "%s"\ngroup_id = "%s"\n[http]\nlisten = "127.0.0.1:%s"\n[clock]\nmax_lag = "36500d"\n' \
         "$broker" "$1" "$http"
@@ -48,18 +25,7 @@ log=$out/durable-bench.log
 : > "$log"
 run_once() { # group durable → prints events/s
     config "$1" "$2" > "$out/durable-bench.toml"
-    CXPULSE_LOG=info "$bin" run --config "$out/durable-bench.toml" 2>> "$log" &
-    svc=$!
-    local t0= t1= n
-    while [ -z "$t1" ]; do
-        n=$(seen || echo 0)
-        [ -z "$t0" ] && [ "${n:-0}" -gt 0 ] && t0=$(now)
-        [ "${n:-0}" -ge "$events" ] && t1=$(now)
-        sleep 0.1
-    done
-    kill -TERM "$svc" && wait "$svc" || true
-    svc=
-    awk -v n="$events" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}'
+    timed_service_run "$out/durable-bench.toml" "$log"
 }
 
 off_rates=() on_rates=() last_group=
@@ -80,7 +46,6 @@ for _ in $(seq 600); do [ "$(tail -n +"$((mark + 1))" "$log" | grep -c 'partitio
 kill -TERM "$svc" && wait "$svc" || true
 svc=
 
-. bench/lib.sh
 off=$(printf '%s\n' "${off_rates[@]}" | median)
 on=$(printf '%s\n' "${on_rates[@]}" | median)
 echo "== Kafka path: $events events, $customers customers, $partitions partitions per input topic"
