@@ -10,9 +10,10 @@
 //! in two ways (see `service::positions::Positions`): librdkafka's end-of-partition marker,
 //! which the fetcher puts in the partition queue behind the last record of the log, and the
 //! probe's high-watermark measurement when it is not beyond what was received. The marker is
-//! stamped when the task takes it from the queue, later than the fetch that produced it; records
-//! appended in between are not yet received, so the stamp is early by at most the time the marker
-//! waited in the queue (seconds at librdkafka's default queue size, far below `max_lag`). A partition that
+//! stamped when the task takes it from the queue, later than the fetch that produced it, and
+//! records appended in between are not received yet: the stamp can run ahead of the true `T` by
+//! the time the marker waited in the queue (seconds at librdkafka's default queue size, far below
+//! `max_lag`). A partition that
 //! has a backlog gets no confirmation until it has read up to the end, so while it catches up its
 //! clock is its largest event time, exactly as in replay: no customer goes quiet because its
 //! newer events are still unread. A caught-up partition is confirmed as fast as records arrive
