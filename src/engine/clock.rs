@@ -13,9 +13,9 @@
 //! stamped when the task takes it from the queue, later than the fetch that produced it, and
 //! records appended in between are not received yet: the stamp can run ahead of the true `T` by
 //! the time the marker waited in the queue (seconds at librdkafka's default queue size, far below
-//! `max_lag`). A partition that
-//! has a backlog gets no confirmation until it has read up to the end, so while it catches up its
-//! clock is its largest event time, exactly as in replay: no customer goes quiet because its
+//! `max_lag`). A partition that has a backlog gets no confirmation until it has read up to the
+//! end, so while it catches up its clock is its largest event time, exactly as in replay: no
+//! customer goes quiet because its
 //! newer events are still unread. A caught-up partition is confirmed as fast as records arrive
 //! or every `service.probe_interval` while idle, so its clock trails the wall clock by
 //! `max_lag` plus at most a probe interval. When the brokers stop answering, confirmations stop
