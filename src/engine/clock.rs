@@ -15,10 +15,9 @@
 //! the time the marker waited in the queue (seconds at librdkafka's default queue size, far below
 //! `max_lag`). A partition that has a backlog gets no confirmation until it has read up to the
 //! end, so while it catches up its clock is its largest event time, exactly as in replay: no
-//! customer goes quiet because its
-//! newer events are still unread. A caught-up partition is confirmed as fast as records arrive
-//! or every `service.probe_interval` while idle, so its clock trails the wall clock by
-//! `max_lag` plus at most a probe interval. When the brokers stop answering, confirmations stop
+//! customer goes quiet because its newer events are still unread. A caught-up partition is
+//! confirmed as fast as records arrive or every `service.probe_interval` while idle, so its clock
+//! trails the wall clock by `max_lag` plus at most a probe interval. When the brokers stop answering, confirmations stop
 //! and the bound stays where it was: an outage, however long, moves no customer to inactive for
 //! records that could not be read.
 
