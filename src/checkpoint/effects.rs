@@ -10,6 +10,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::store::StoreError;
+use crate::source::kafka_log::LoggingContext;
 
 /// Header: the input partition whose processing produced the record.
 pub const PARTITION_HEADER: &str = "cxpulse.input.partition";
@@ -61,7 +62,8 @@ impl OutputPositions {
 /// The current end (high watermark) of every partition of `topics`. Blocking.
 pub fn output_ends(config: &ClientConfig, topics: &[String]) -> Result<BTreeMap<(String, i32), i64>, StoreError> {
     let err = |topic: &str, detail: String| StoreError::Read { topic: topic.to_string(), partition: -1, detail };
-    let consumer: BaseConsumer = config.create().map_err(|e| err("", e.to_string()))?;
+    let consumer: BaseConsumer<LoggingContext> =
+        config.create_with_context(LoggingContext::default()).map_err(|e| err("", e.to_string()))?;
     let mut ends = BTreeMap::new();
     for topic in topics {
         let metadata = consumer.fetch_metadata(Some(topic.as_str()), TIMEOUT).map_err(|e| err(topic, e.to_string()))?;
@@ -113,7 +115,8 @@ pub fn read_back(
     to: &BTreeMap<(String, i32), i64>,
 ) -> Result<(Suppression, u64), StoreError> {
     let err = |detail: String| StoreError::Read { topic: "outputs".into(), partition, detail };
-    let consumer: BaseConsumer = config.create().map_err(|e| err(e.to_string()))?;
+    let consumer: BaseConsumer<LoggingContext> =
+        config.create_with_context(LoggingContext::default()).map_err(|e| err(e.to_string()))?;
     let mut tpl = TopicPartitionList::new();
     let mut remaining = BTreeMap::new();
     for (topic, p, start) in from {

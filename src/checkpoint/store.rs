@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::source::kafka_log::LoggingContext;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -91,7 +92,7 @@ impl Store {
 
 pub struct KafkaStore {
     topic: String,
-    producer: FutureProducer,
+    producer: FutureProducer<LoggingContext>,
     /// Settings of the short-lived restore consumers (no group: partitions are assigned).
     reader: ClientConfig,
 }
@@ -101,7 +102,11 @@ impl KafkaStore {
     pub fn new(topic: &str, producer: &ClientConfig, base: &ClientConfig) -> Result<Self, rdkafka::error::KafkaError> {
         let mut producer = producer.clone();
         producer.set("message.max.bytes", "8388608");
-        Ok(KafkaStore { topic: topic.to_string(), producer: producer.create()?, reader: reader_config(base) })
+        Ok(KafkaStore {
+            topic: topic.to_string(),
+            producer: producer.create_with_context(LoggingContext::default())?,
+            reader: reader_config(base),
+        })
     }
 
     /// Creates the changelog topic (compacted, `partitions` partitions) unless it exists; an
@@ -113,7 +118,8 @@ impl KafkaStore {
         replication: i32,
     ) -> Result<(), StoreError> {
         let err = |detail: String| StoreError::Topic { topic: topic.to_string(), detail };
-        let admin: AdminClient<DefaultClientContext> = base.create().map_err(|e| err(e.to_string()))?;
+        let admin: AdminClient<LoggingContext> =
+            base.create_with_context(LoggingContext::default()).map_err(|e| err(e.to_string()))?;
         let (existing, brokers) = {
             let metadata =
                 admin.inner().fetch_metadata(Some(topic), METADATA_TIMEOUT).map_err(|e| err(e.to_string()))?;
@@ -196,7 +202,8 @@ fn partition_of(key: &str) -> i32 {
 
 fn read_partition(config: &ClientConfig, topic: &str, partition: i32) -> Result<Vec<Stored>, StoreError> {
     let err = |detail: String| StoreError::Read { topic: topic.to_string(), partition, detail };
-    let consumer: BaseConsumer = config.create().map_err(|e| err(e.to_string()))?;
+    let consumer: BaseConsumer<LoggingContext> =
+        config.create_with_context(LoggingContext::default()).map_err(|e| err(e.to_string()))?;
     let (low, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT).map_err(|e| err(e.to_string()))?;
     let mut out = Vec::new();
     if high <= low {

@@ -28,6 +28,7 @@ use crate::source::demo_feed;
 use crate::source::embedded::EmbeddedBroker;
 use crate::source::kafka::KafkaSource;
 use crate::source::kafka_client::base_config;
+use crate::source::kafka_log::LoggingContext;
 use crate::state::customer::NEVER;
 use crate::telemetry::http::HealthSource;
 use crate::telemetry::Metrics;
@@ -157,7 +158,8 @@ pub async fn prepare_changelog(
 }
 
 fn input_partitions(base: &rdkafka::ClientConfig, topic: &str) -> Option<i32> {
-    let consumer: rdkafka::consumer::BaseConsumer = base.create().ok()?;
+    let consumer: rdkafka::consumer::BaseConsumer<LoggingContext> =
+        base.create_with_context(LoggingContext::default()).ok()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
     let n = metadata.topics().iter().find(|t| t.name() == topic)?.partitions().len();
     (n > 0).then_some(n as i32)

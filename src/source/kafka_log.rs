@@ -63,6 +63,9 @@ impl LoggingContext {
     }
 }
 
+/// The short-lived consumers (checkpoint reads, output ends, topic checks) log the same way.
+impl rdkafka::consumer::ConsumerContext for LoggingContext {}
+
 impl ClientContext for LoggingContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         use RDKafkaLogLevel::*;
@@ -73,6 +76,11 @@ impl ClientContext for LoggingContext {
             }
             Emerg | Alert | Critical | Error => {
                 tracing::error!(target: "librdkafka", facility, "{message}")
+            }
+            // `kafka.properties` go to the consumer and the producers alike, so each client
+            // ignores the other's properties, as intended: not worth a warning.
+            Warning if facility == "CONFWARN" && message.contains(" property and will be ignored by this ") => {
+                tracing::debug!(target: "librdkafka", facility, "{message}")
             }
             Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
             Notice | Info => tracing::info!(target: "librdkafka", facility, "{message}"),
