@@ -353,9 +353,9 @@ async fn a_corrupt_changelog_record_is_refused_with_its_partition_and_offset() {
     let tansu = Tansu::start();
     let bootstrap = tansu.bootstrap();
     create_default_topics(&bootstrap, 1).await;
-    create_topics(&bootstrap, &[("cx.cxpulse-changelog", 1)]).await;
+    create_topics(&bootstrap, &[("cx.corrupt-changelog", 1)]).await;
     let garbage = Record {
-        topic: "cx.cxpulse-changelog".into(),
+        topic: "cx.corrupt-changelog".into(),
         key: Some(b"0/meta".to_vec()),
         value: Some(b"CXPK\x01\x01\xff".to_vec()),
     };

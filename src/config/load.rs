@@ -63,8 +63,11 @@ pub fn load_text(file: Option<(&str, &str)>, env: &[(String, String)]) -> Result
     let mut problems = Vec::new();
     apply_env(&mut tree, env, &mut problems);
     coerce_properties(&mut tree, &mut problems);
-    let config = deserialize_collecting(tree, defaults, &mut problems);
-    if let Some(config) = &config {
+    let mut config = deserialize_collecting(tree, defaults, &mut problems);
+    if let Some(config) = &mut config {
+        // The changelog belongs to one consumer group, as Kafka Streams ties its changelogs to
+        // the application id: another group must not resume from this group's checkpoints.
+        config.checkpoint.topic = config.checkpoint.topic.replace("{group_id}", &config.kafka.group_id);
         problems.extend(validate::validate(config));
     }
     match config {
@@ -358,6 +361,15 @@ mod tests {
         assert!(all.contains("tier"), "{all}");
         assert!(all.contains("multiple"), "{all}");
         assert!(all.contains("nope"), "{all}");
+    }
+
+    #[test]
+    fn each_group_has_its_own_changelog_topic() {
+        assert_eq!(Config::builtin().unwrap().checkpoint.topic, "cx.cxpulse-changelog");
+        let c = load_text("[kafka]\ngroup_id = \"cx-eu\"\n", &[]).unwrap();
+        assert_eq!(c.checkpoint.topic, "cx.cx-eu-changelog");
+        let p = problems(load_text("[kafka]\ngroup_id = \"eu west\"\n", &[]));
+        assert!(p.iter().any(|p| p.contains("`cx.eu west-changelog` is not a legal topic name")), "{p:?}");
     }
 
     #[test]

@@ -281,7 +281,8 @@ pub struct CheckpointConfig {
     /// restart or rebalance starts the partition empty.
     pub enabled: bool,
     /// Compacted changelog topic holding the checkpoints, one partition per input partition;
-    /// created with `cleanup.policy=compact` when missing.
+    /// created with `cleanup.policy=compact` when missing. `{group_id}` is replaced by
+    /// `kafka.group_id` when the config is loaded.
     pub topic: String,
     /// A local directory to keep checkpoints in instead of the changelog topic (a single instance
     /// only: another machine cannot read it); empty for the topic.

@@ -341,6 +341,12 @@ fn checkpoint(c: &Config, p: &mut Vec<String>) {
             p.push("checkpoint.topic: must not be empty (or set checkpoint.directory)".into());
         } else if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter].contains(&&k.topic) {
             p.push(format!("checkpoint.topic: `{}` is already used by kafka.topics", k.topic));
+        } else if !k.topic.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch)) || k.topic.len() > 249 {
+            p.push(format!(
+                "checkpoint.topic: `{}` is not a legal topic name (letters, digits, `.`, `_`, `-`; at most 249); \
+                 `{{group_id}}` is replaced by kafka.group_id",
+                k.topic
+            ));
         }
     }
 }
