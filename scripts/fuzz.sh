@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runs="${2:-10000000}"
-if [ -n "${1:-}" ]; then targets=("$1"); else targets=(decode config); fi
+if [ -n "${1:-}" ]; then targets=("$1"); else targets=(decode config checkpoint); fi
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q nightly || { echo "cargo-fuzz needs a nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
