@@ -211,11 +211,14 @@ fn parse_path(text: &str) -> Vec<Step> {
                 steps.push(Step::Key(rest[..open].to_string()));
             }
             rest = &rest[open..];
-            while let Some(close) = rest.find(']') {
-                if let Ok(i) = rest[1..close].parse() {
+            // Only `[n]` groups are indexes; a key that itself holds brackets (the fuzzer found
+            // `]rt_window `) ends the path rather than being sliced backwards.
+            while let Some(inner) = rest.strip_prefix('[') {
+                let Some(close) = inner.find(']') else { break };
+                if let Ok(i) = inner[..close].parse() {
                     steps.push(Step::Index(i));
                 }
-                rest = &rest[close + 1..];
+                rest = &inner[close + 1..];
             }
         } else {
             steps.push(Step::Key(rest.to_string()));
@@ -331,6 +334,14 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         load(Some(&path), &env)
+    }
+
+    #[test]
+    fn error_paths_with_brackets_in_key_names_are_parsed_without_panicking() {
+        use Step::{Index, Key};
+        assert_eq!(parse_path("windows[1].size"), vec![Key("windows".into()), Index(1), Key("size".into())]);
+        assert_eq!(parse_path("a[0]]rt_window "), vec![Key("a".into()), Index(0)]);
+        assert_eq!(parse_path("a[x"), vec![Key("a".into())]);
     }
 
     fn problems(result: Result<Config, ConfigError>) -> Vec<String> {
