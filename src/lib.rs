@@ -23,12 +23,14 @@
 //! telemetry/  service metrics registry and the segment gauge exposition
 //! config/     serde structs, layering (defaults ← file ← env), validation
 //! replay.rs   `cxpulse replay` wiring
+//! cluster/    the partials exchange: every instance merges every partition's figures
 //! service/    `cxpulse run`: Kafka in and out, partition tasks, readiness, shutdown
 //! fuzzing.rs  bodies of the fuzz targets (`fuzz/`), also run over the corpora by the tests
 //! ```
 
 pub mod alert;
 pub mod checkpoint;
+pub mod cluster;
 pub mod config;
 pub mod detect;
 pub mod engine;

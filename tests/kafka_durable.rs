@@ -8,8 +8,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cxpulse::source::simulator::{write_jsonl, SimulationOptions};
 use rand::Rng;
@@ -57,61 +56,9 @@ fn figures(metrics: &str) -> BTreeSet<String> {
     metrics
         .lines()
         .filter(|l| l.starts_with("cxpulse_") && l.contains("dimension=\""))
-        .filter(|l| !SERVICE.iter().any(|s| l.starts_with(s)))
+        .filter(|l| !SERVICE.iter().any(|s| l.starts_with(s)) && !l.contains("scope=\"cluster\""))
         .map(str::to_string)
         .collect()
-}
-
-/// The real binary, killed on drop.
-struct Binary {
-    child: Child,
-    http: std::net::SocketAddr,
-}
-
-impl Binary {
-    fn start(config: &Path, port: u16, log: &Path) -> Binary {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_cxpulse"))
-            .args(["run", "--config"])
-            .arg(config)
-            // e.g. TEST_SERVICE_LOG=info,cxpulse::service=debug to follow restores and suppression.
-            .env("CXPULSE_LOG", std::env::var("TEST_SERVICE_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        Binary { child, http: std::net::SocketAddr::from(([127, 0, 0, 1], port)) }
-    }
-
-    async fn metrics(&self) -> String {
-        http_get(self.http, "/metrics").await.map(|(_, b)| b).unwrap_or_default()
-    }
-
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "graceful shutdown failed: {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the service did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn ids(records: &[Value], field: &str) -> BTreeMap<String, Value> {

@@ -68,6 +68,7 @@ pub fn load_text(file: Option<(&str, &str)>, env: &[(String, String)]) -> Result
         // The changelog belongs to one consumer group, as Kafka Streams ties its changelogs to
         // the application id: another group must not resume from this group's checkpoints.
         config.checkpoint.topic = config.checkpoint.topic.replace("{group_id}", &config.kafka.group_id);
+        config.cluster.partials_topic = config.cluster.partials_topic.replace("{group_id}", &config.kafka.group_id);
         problems.extend(validate::validate(config));
     }
     match config {

@@ -42,6 +42,8 @@ pub struct Config {
     pub status: StatusConfig,
     /// Durable state: checkpoints of each partition's state in a changelog topic or a directory.
     pub checkpoint: CheckpointConfig,
+    /// Several instances: the partials exchange behind the `scope="cluster"` figures.
+    pub cluster: ClusterConfig,
     /// Segment threshold rules (SPEC §5).
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -301,6 +303,21 @@ pub struct CheckpointConfig {
     /// Replication factor of the changelog topic when cxpulse creates it; -1 for 3 (or the number
     /// of brokers when fewer).
     pub replication_factor: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Publish each partition's segment partials and merge every partition's, so each instance
+    /// exports the whole group's figures with `scope="cluster"`. `false`: the cluster figures are
+    /// this instance's own (right only when it is the group's single instance).
+    pub enabled: bool,
+    /// Compacted topic of the partials, one partition, created when missing. `{group_id}` is
+    /// replaced by `kafka.group_id`.
+    pub partials_topic: String,
+    /// Partials whose owner has not published for this long are left out of the cluster figures
+    /// and make `/readyz` fail, naming the partition.
+    pub stale_after: DurationMs,
 }
 
 /// `checkpoint.on_incompatible`.

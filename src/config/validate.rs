@@ -341,14 +341,35 @@ fn checkpoint(c: &Config, p: &mut Vec<String>) {
             p.push("checkpoint.topic: must not be empty (or set checkpoint.directory)".into());
         } else if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter].contains(&&k.topic) {
             p.push(format!("checkpoint.topic: `{}` is already used by kafka.topics", k.topic));
-        } else if !k.topic.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch)) || k.topic.len() > 249 {
-            p.push(format!(
-                "checkpoint.topic: `{}` is not a legal topic name (letters, digits, `.`, `_`, `-`; at most 249); \
-                 `{{group_id}}` is replaced by kafka.group_id",
-                k.topic
-            ));
+        } else if !legal_topic(&k.topic) {
+            p.push(illegal_topic("checkpoint.topic", &k.topic));
         }
     }
+    let cl = &c.cluster;
+    if cl.enabled {
+        let t = &c.kafka.topics;
+        if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter, &k.topic]
+            .contains(&&cl.partials_topic)
+        {
+            p.push(format!("cluster.partials_topic: `{}` is already used by another topic", cl.partials_topic));
+        } else if !legal_topic(&cl.partials_topic) {
+            p.push(illegal_topic("cluster.partials_topic", &cl.partials_topic));
+        }
+        if cl.stale_after.0 < 2_000 {
+            p.push("cluster.stale_after: must be at least 2s (owners publish every second)".into());
+        }
+    }
+}
+
+fn legal_topic(topic: &str) -> bool {
+    !topic.is_empty() && topic.len() <= 249 && topic.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+}
+
+fn illegal_topic(key: &str, topic: &str) -> String {
+    format!(
+        "{key}: `{topic}` is not a legal topic name (letters, digits, `.`, `_`, `-`; at most 249); \
+         `{{group_id}}` is replaced by kafka.group_id"
+    )
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ impl PartitionContext {
         let mut partial =
             self.view.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.settings.windows));
         partial.dirty = true;
+        partial.unpublished = true;
         f(&mut partial);
     }
 

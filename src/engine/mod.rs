@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 pub use partition::{BoundaryHook, NoBoundaries, Outcome, Partition};
 pub use settings::Settings;
-pub use view::{EngineView, PartitionView};
+pub use view::{EngineView, FigureSource, LocalFigures, PartitionView};
 
 use crate::config::Config;
 use crate::detect::RuleEvaluator;
@@ -47,6 +47,11 @@ impl Engine {
 
     /// The segment gauges at clock `at` in Prometheus text format.
     pub fn render_segments(&self, rules: &RuleEvaluator, at: Millis) -> String {
-        render_segment_metrics(&self.settings, &self.catalog, &self.view, &rules.states(), at)
+        render_segment_metrics(&self.settings, &self.local_figures(), &rules.states(), at)
+    }
+
+    /// This process's partitions as a figure source.
+    pub fn local_figures(&self) -> LocalFigures<'_> {
+        LocalFigures { catalog: &self.catalog, view: &self.view }
     }
 }

@@ -6,10 +6,59 @@ use std::sync::{Arc, RwLock};
 use dashmap::DashMap;
 use fnv::FnvBuildHasher;
 
+use compact_str::CompactString;
+
 use crate::event::Millis;
 use crate::state::customer::NEVER;
-use crate::state::SegmentId;
+use crate::state::{SegmentCatalog, SegmentId};
 use crate::window::{BucketAggregate, SegmentMetric, SegmentPartial, WindowFigures};
+
+/// Where merged segment figures come from: this process's partitions, or every partition of the
+/// group through the partials exchange (`cluster`). The exposition and the rules read either.
+pub trait FigureSource {
+    type Segment;
+    /// The largest partition clock (SPEC §2), `NEVER` before any event.
+    fn clock(&self) -> Millis;
+    /// `(segment, dimension, label)`, sorted by dimension (`all` first) then label.
+    fn segments(&self) -> Vec<(Self::Segment, String, CompactString)>;
+    /// Window `window` of a segment at clock `at`, merged; only `only`'s fields when given.
+    fn figures(&self, segment: &Self::Segment, window: usize, at: Millis, only: Option<SegmentMetric>)
+        -> WindowFigures;
+    /// Customers by state (active, inactive, churned).
+    fn by_state(&self, segment: &Self::Segment) -> [i64; 3];
+    /// Summed lifetime revenue of the current members, and how many they are.
+    fn lifetime_revenue(&self, segment: &Self::Segment) -> (f64, i64);
+}
+
+/// This process's partitions, with the catalog that names their segments.
+pub struct LocalFigures<'a> {
+    pub catalog: &'a SegmentCatalog,
+    pub view: &'a EngineView,
+}
+
+impl FigureSource for LocalFigures<'_> {
+    type Segment = SegmentId;
+
+    fn clock(&self) -> Millis {
+        self.view.clock()
+    }
+
+    fn segments(&self) -> Vec<(SegmentId, String, CompactString)> {
+        self.catalog.all_segments()
+    }
+
+    fn figures(&self, segment: &SegmentId, window: usize, at: Millis, only: Option<SegmentMetric>) -> WindowFigures {
+        self.view.figures_for(*segment, window, at, only)
+    }
+
+    fn by_state(&self, segment: &SegmentId) -> [i64; 3] {
+        self.view.by_state(*segment)
+    }
+
+    fn lifetime_revenue(&self, segment: &SegmentId) -> (f64, i64) {
+        self.view.lifetime_revenue(*segment)
+    }
+}
 
 /// What one partition shares with readers.
 #[derive(Debug)]

@@ -9,10 +9,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::alert::Effect;
 use crate::checkpoint::meta::RulesState as DurableRules;
+use crate::cluster::Exchange;
 use crate::detect::RuleEvaluator;
-use crate::engine::{BoundaryHook, Engine, EngineView};
+use crate::engine::{BoundaryHook, Engine, EngineView, FigureSource};
 use crate::event::Millis;
 use crate::state::customer::NEVER;
+use crate::telemetry::SegmentExposition;
+
+/// The `scope` label of the whole group's figures (SPEC §4).
+pub const CLUSTER: &str = "cluster";
+
+fn exposition_source(exchange: Option<&Exchange>, now: Millis) -> Option<crate::cluster::MergedFigures<'_>> {
+    exchange.map(|x| x.partials.merged(now))
+}
 
 struct RulesState {
     evaluator: RuleEvaluator,
@@ -52,11 +61,20 @@ impl LiveRules {
         self.lock().evaluator.states()
     }
 
-    /// The segment gauges (with rule states) at the engine's clock, Prometheus text.
-    pub fn render(&self, engine: &Engine) -> String {
-        let clock = engine.view.clock();
-        let at = if clock == NEVER { 0 } else { clock };
-        engine.render_segments(&self.lock().evaluator, at)
+    /// The segment gauges at the engine's clock, and with `scope="cluster"` the whole group's at
+    /// its clock (this instance's own without an exchange: it is then the only instance), with
+    /// the rule states, as Prometheus text.
+    pub fn render(&self, engine: &Engine, exchange: Option<&Exchange>, now: Millis) -> String {
+        let at = |clock: Millis| if clock == NEVER { 0 } else { clock };
+        let local = engine.local_figures();
+        let mut exposition = SegmentExposition::default();
+        exposition.add(&engine.settings, &local, at(local.clock()), None);
+        match exposition_source(exchange, now) {
+            Some(merged) => exposition.add(&engine.settings, &merged, at(merged.clock()), Some(CLUSTER)),
+            None => exposition.add(&engine.settings, &local, at(local.clock()), Some(CLUSTER)),
+        }
+        exposition.add_rules(&self.lock().evaluator.states());
+        exposition.finish()
     }
 
     /// The rule state a checkpoint of partition 0 carries.

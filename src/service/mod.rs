@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::kafka_sink::KafkaSink;
+use crate::cluster::Exchange;
 use crate::config::Config;
 use crate::engine::clock::{SystemClock, WallClock};
 use crate::engine::Engine;
@@ -67,6 +68,8 @@ pub struct TaskEnv {
     pub abandon: CancellationToken,
     /// Durable state (`checkpoint.enabled`); `None` keeps state in memory only.
     pub checkpoint: Option<durable::CheckpointEnv>,
+    /// The partials exchange (`cluster.enabled`, not on the embedded demo's single instance).
+    pub exchange: Option<Arc<Exchange>>,
 }
 
 /// Runs the service until `shutdown` is cancelled, then drains. Errors only for what cannot be
@@ -83,7 +86,7 @@ pub async fn run_with_clock(
 ) -> anyhow::Result<()> {
     let embedded = startup::start_embedded(&mut config, &clock).await?;
     let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.brokers.clone(), |e| e.bootstrap());
-    let core = Core::new(&config, &clock);
+    let core = Core::new(&config, &bootstrap, &clock)?;
     let security = Arc::new(HttpSecurity::from_config(&config.http)?);
     let listener = http::bind(&config.http.listen).await?;
     let address = listener.local_addr().context("http listener has no address")?;
@@ -100,6 +103,11 @@ pub async fn run_with_clock(
     let mut poller = None;
     if kafka.probe.wait_until_consumable(&shutdown).await {
         startup::prepare_changelog(&config, &bootstrap, embedded.is_some(), &shutdown).await?;
+        if let Some(exchange) = &core.exchange {
+            startup::prepare_partials(&config, &bootstrap, &shutdown).await?;
+            let log = LoggingContext::new(Arc::clone(&core.broker));
+            exchange.start_reader(log, stopping.clone()).context("cannot start the partials reader")?;
+        }
         poller = Some(kafka.start_consuming(&config, &core, &tracker, &stopping)?);
         if embedded.is_some() {
             tracing::info!(
@@ -142,17 +150,20 @@ struct Core {
     broker: Arc<BrokerStatus>,
     readiness: Arc<Readiness>,
     status: Arc<status::LiveStatus>,
+    exchange: Option<Arc<Exchange>>,
+    clock: Arc<dyn WallClock>,
 }
 
 impl Core {
-    fn new(config: &Config, clock: &Arc<dyn WallClock>) -> Self {
+    fn new(config: &Config, bootstrap: &str, clock: &Arc<dyn WallClock>) -> anyhow::Result<Self> {
         let engine = Arc::new(Engine::new(config));
         let broker = Arc::new(BrokerStatus::default());
         let rules = LiveRules::new(&engine);
         let metrics = Arc::new(Metrics::new());
         let readiness = Arc::new(Readiness::new(Arc::clone(&broker), config.service.ready_max_lag));
         let status = Arc::new(status::LiveStatus::new(config, &engine, &rules, &metrics, &readiness, clock));
-        Core { rules, engine, metrics, readiness, broker, status }
+        let exchange = startup::cluster_exchange(config, bootstrap, &engine, &metrics)?;
+        Ok(Core { rules, engine, metrics, readiness, broker, status, exchange, clock: Arc::clone(clock) })
     }
 
     fn health(&self) -> Health {
@@ -162,6 +173,8 @@ impl Core {
             metrics: Arc::clone(&self.metrics),
             readiness: Arc::clone(&self.readiness),
             status: Arc::clone(&self.status) as Arc<dyn crate::telemetry::status::StatusSource>,
+            exchange: self.exchange.clone(),
+            clock: Arc::clone(&self.clock),
         }
     }
 }
@@ -207,6 +220,7 @@ impl KafkaParts {
             merge_wait: Duration::from_millis(config.service.merge_wait.0),
             abandon: abandon.clone(),
             checkpoint: startup::checkpoint_env(config, bootstrap, &producer, core)?,
+            exchange: core.exchange.clone(),
         });
         let handle = tokio::runtime::Handle::current();
         let stop_wait = Duration::from_millis(config.service.shutdown_timeout.0) / 2;
@@ -225,6 +239,7 @@ impl KafkaParts {
             clock: probe_clock,
             brokers: bootstrap.to_string(),
             reported: Default::default(),
+            exchange: core.exchange.clone(),
         });
         Ok(KafkaParts { source, probe, lifecycle, sink })
     }

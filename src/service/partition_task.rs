@@ -22,6 +22,7 @@ use super::TaskEnv;
 use crate::alert::kafka_sink::{OutRecord, PublishError};
 use crate::alert::{AlertKind, Effect};
 use crate::checkpoint::Extras;
+use crate::cluster::exchange::{Outlet, Sent};
 use crate::engine::clock::live_floor;
 use crate::engine::{Outcome, Partition};
 use crate::event::{DeadLetter, Event, Millis, Reason, Rejection, SourcePosition};
@@ -31,8 +32,11 @@ use crate::state::customer::NEVER;
 
 /// Events applied before the batch is delivered and its offsets stored.
 const MAX_BATCH: usize = 2_000;
-/// The live clock moves forward this often while input is idle (SPEC §2).
+/// The live clock moves forward this often while input is idle (SPEC §2); partials are
+/// published as often.
 const TICK: Duration = Duration::from_secs(1);
+/// How long the first and the last publish of an owner wait for their delivery.
+const HAND_OVER_WAIT: Duration = Duration::from_secs(3);
 
 /// A received record, decoded, waiting for its turn in the merge.
 struct Head {
@@ -90,6 +94,8 @@ pub struct PartitionTask {
     /// Input offsets covered by the last checkpoint (or applied, without checkpoints) and not yet
     /// stored in the consumer.
     to_store: [Option<i64>; SIDES],
+    /// The partials exchange (`cluster.enabled`), from the first publish on.
+    partials: Option<Outlet>,
 }
 
 impl PartitionTask {
@@ -121,6 +127,7 @@ impl PartitionTask {
             durable: None,
             next_input: [-1, -1],
             to_store: [None, None],
+            partials: None,
         }
     }
 
@@ -141,9 +148,38 @@ impl PartitionTask {
                 }
             }
         }
+        if stop.is_cancelled() {
+            return; // revoked while restoring: a later owner publishes this partition
+        }
+        self.start_publishing().await;
         if let Err(error) = self.run_until(&stop).await {
             tracing::warn!(partition = self.number, code = error.code(), %error, "partition task stopped early");
         }
+        // The last state, delivered before the partition is handed over, so the next owner's
+        // epoch is chosen with it in view and the cluster figures stay whole meanwhile.
+        if let Some(sent) = self.publish_partials() {
+            sent.delivered_within(HAND_OVER_WAIT).await;
+        }
+    }
+
+    /// Chooses this owner's epoch (`cluster`) and publishes the restored state in full at once:
+    /// the earlier owner's partials stop counting from here.
+    async fn start_publishing(&mut self) {
+        let Some(exchange) = self.env.exchange.clone() else { return };
+        let (number, settings) = (self.number, std::sync::Arc::clone(&self.env.engine.settings));
+        let outlet = tokio::task::spawn_blocking(move || exchange.publisher_for(number, &settings)).await;
+        if let Ok(outlet) = outlet {
+            tracing::debug!(partition = self.number, epoch = outlet.epoch(), "publishing partials");
+            self.partials = Some(outlet);
+            if let Some(sent) = self.publish_partials() {
+                sent.delivered_within(HAND_OVER_WAIT).await;
+            }
+        }
+    }
+
+    fn publish_partials(&mut self) -> Option<Sent> {
+        let outlet = self.partials.as_mut()?;
+        Some(outlet.publish(&self.partition, self.env.clock.now_ms()))
     }
 
     async fn run_until(&mut self, stop: &CancellationToken) -> Result<(), PublishError> {
@@ -152,6 +188,9 @@ impl PartitionTask {
         while !stop.is_cancelled() {
             if Instant::now() >= next_tick {
                 self.tick();
+                if let Some(sent) = self.publish_partials() {
+                    sent.check_later();
+                }
                 next_tick = Instant::now() + TICK;
             }
             self.fill_ready_heads();

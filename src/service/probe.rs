@@ -56,6 +56,8 @@ pub struct Probe {
     /// The lag series set by the last round. A round that overlaps a revoke may set a series
     /// after the revoke removed it; the next round removes what it did not measure.
     pub reported: std::sync::Mutex<BTreeSet<(String, i32)>>,
+    /// The partials exchange, whose staleness the probe reports with the rest.
+    pub exchange: Option<Arc<crate::cluster::Exchange>>,
 }
 
 impl Probe {
@@ -183,6 +185,9 @@ impl Probe {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = stop.cancelled() => return,
+            }
+            if let Some(exchange) = &self.exchange {
+                self.readiness.set_cluster(exchange.check(self.clock.now_ms()));
             }
             match self.round_async().await {
                 Ok(_) => {

@@ -21,6 +21,8 @@ pub struct Readiness {
     restoring: AtomicUsize,
     /// Partitions that refused to start on a checkpoint they cannot restore, with why.
     refused: std::sync::Mutex<std::collections::BTreeMap<i32, String>>,
+    /// Why the cluster figures are not current (stale or foreign partials), if so.
+    cluster: std::sync::Mutex<Option<String>>,
 }
 
 impl Readiness {
@@ -34,7 +36,13 @@ impl Readiness {
             stopping: AtomicBool::new(false),
             restoring: AtomicUsize::new(0),
             refused: std::sync::Mutex::default(),
+            cluster: std::sync::Mutex::default(),
         }
+    }
+
+    /// The partials exchange's verdict (`cluster::Exchange::check`).
+    pub fn set_cluster(&self, problem: Option<String>) {
+        *self.cluster.lock().unwrap_or_else(|e| e.into_inner()) = problem;
     }
 
     pub fn broker(&self) -> &Arc<BrokerStatus> {
@@ -97,6 +105,9 @@ impl Readiness {
         if let Some((partition, why)) = self.refused.lock().unwrap_or_else(|e| e.into_inner()).iter().next() {
             return Err(format!("partition {partition} refuses to run: {why}"));
         }
+        if let Some(problem) = self.cluster.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Err(format!("cluster figures incomplete: {problem}"));
+        }
         match self.restoring.load(Ordering::Acquire) {
             0 => {}
             n => return Err(format!("restoring the state of {n} partition(s) from checkpoints")),
@@ -129,6 +140,10 @@ mod tests {
         r.set_lag(500);
         assert!(r.check().unwrap_err().contains("catching up"));
         r.set_lag(100);
+        assert_eq!(r.check(), Ok(()));
+        r.set_cluster(Some("partition 3's partials are 75 s old".into()));
+        assert!(r.check().unwrap_err().contains("partition 3"));
+        r.set_cluster(None);
         assert_eq!(r.check(), Ok(()));
         r.set_stopping();
         assert_eq!(r.check(), Err("shutting down".into()));

@@ -19,6 +19,7 @@ use crate::alert::kafka_sink::KafkaSink;
 use crate::alert::AlertKind;
 use crate::checkpoint::metrics::CheckpointMetrics;
 use crate::checkpoint::store::{reader_config, DirectoryStore, KafkaStore, Store};
+use crate::cluster::Exchange;
 use crate::config::{Config, DurationMs};
 use crate::engine::clock::WallClock;
 use crate::engine::Engine;
@@ -27,7 +28,7 @@ use crate::event::Reason;
 use crate::source::demo_feed;
 use crate::source::embedded::EmbeddedBroker;
 use crate::source::kafka::KafkaSource;
-use crate::source::kafka_client::base_config;
+use crate::source::kafka_client::{base_config, producer_config};
 use crate::source::kafka_log::LoggingContext;
 use crate::state::customer::NEVER;
 use crate::telemetry::http::HealthSource;
@@ -120,6 +121,41 @@ pub(super) fn checkpoint_env(
     }))
 }
 
+/// The partials exchange, unless `cluster.enabled = false` or the embedded demo runs (one
+/// instance by construction: its cluster figures are its own).
+pub(super) fn cluster_exchange(
+    config: &Config,
+    bootstrap: &str,
+    engine: &Engine,
+    metrics: &Metrics,
+) -> anyhow::Result<Option<Arc<Exchange>>> {
+    let c = &config.cluster;
+    if !c.enabled || config.kafka.brokers.trim() == "embedded" {
+        return Ok(None);
+    }
+    let clients = (producer_config(&config.kafka, bootstrap)?, reader_config(&base_config(&config.kafka, bootstrap)?));
+    let exchange =
+        Exchange::new(&engine.settings, &c.partials_topic, c.stale_after.0 as i64, clients, metrics.registry())
+            .context("partials exchange")?;
+    Ok(Some(Arc::new(exchange)))
+}
+
+/// Creates the partials topic when missing (compacted, one partition).
+pub async fn prepare_partials(config: &Config, bootstrap: &str, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let base = base_config(&config.kafka, bootstrap)?;
+    let topic = &config.cluster.partials_topic;
+    let mut attempts = 0;
+    loop {
+        match KafkaStore::ensure_topic(&base, topic, 1, config.checkpoint.replication_factor).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempts >= 10 || shutdown.is_cancelled() => anyhow::bail!("partials topic {topic}: {error}"),
+            Err(error) => tracing::warn!(topic, %error, "partials topic not ready, retrying"),
+        }
+        attempts += 1;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// Creates the changelog topic when missing (compacted, as many partitions as the input).
 pub async fn prepare_changelog(
     config: &Config,
@@ -173,6 +209,9 @@ pub struct Health {
     pub readiness: Arc<Readiness>,
     /// The status page and its API.
     pub status: Arc<dyn crate::telemetry::status::StatusSource>,
+    /// The partials exchange behind the `scope="cluster"` figures; `None`: they are this instance's.
+    pub exchange: Option<Arc<Exchange>>,
+    pub clock: Arc<dyn WallClock>,
 }
 
 impl HealthSource for Health {
@@ -181,7 +220,7 @@ impl HealthSource for Health {
         self.metrics.set_stream_time(if clock == NEVER { 0 } else { clock });
         self.metrics.set_tracked_customers(self.engine.view.tracked_customers());
         self.metrics.set_ready(self.readiness.check().is_ok());
-        self.rules.render(&self.engine) + &self.metrics.render()
+        self.rules.render(&self.engine, self.exchange.as_deref(), self.clock.now_ms()) + &self.metrics.render()
     }
 
     fn readiness(&self) -> Result<(), String> {

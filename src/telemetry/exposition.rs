@@ -1,14 +1,18 @@
-//! The segment gauges of SPEC §4 in Prometheus text format, computed from merged partials at the
-//! engine's clock. A ratio or average with a zero denominator has no series.
+//! The segment gauges of SPEC §4 in Prometheus text format, computed from merged partials at a
+//! clock. A ratio or average with a zero denominator has no series.
+//!
+//! Several sources may be rendered into one exposition (this process's partitions, and the whole
+//! group with `scope="cluster"`): the text format wants every series of a metric under one
+//! `# HELP`/`# TYPE` header, so each family collects its lines from every source before the
+//! families are written out.
 
 use std::fmt::Write;
 
 use crate::detect::rules::RuleState;
 use crate::engine::settings::Settings;
-use crate::engine::view::EngineView;
+use crate::engine::view::FigureSource;
 use crate::event::Millis;
 use crate::state::customer::CustomerState;
-use crate::state::SegmentCatalog;
 use crate::window::{SegmentMetric, WindowFigures};
 
 /// Escapes a label value (backslash, double quote, newline).
@@ -25,95 +29,132 @@ fn sample_value(v: f64) -> String {
     }
 }
 
-fn header(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} gauge");
+const CUSTOMERS: usize = SegmentMetric::ALL.len();
+const LIFETIME: usize = CUSTOMERS + 1;
+const RULES: usize = CUSTOMERS + 2;
+
+/// The segment gauge families, filled from one or more sources.
+pub struct SegmentExposition {
+    /// (name, help, series lines)
+    families: Vec<(String, &'static str, String)>,
 }
 
-/// Renders every segment gauge at clock `at`, plus `cxpulse_customers` and `cxpulse_rule_firing`.
-pub fn render_segment_metrics(
-    settings: &Settings,
-    catalog: &SegmentCatalog,
-    view: &EngineView,
-    rules: &[RuleState],
-    at: Millis,
-) -> String {
-    let segments = catalog.all_segments();
-    // Merge each (segment, window) once, then read every metric from it.
-    let figures: Vec<Vec<WindowFigures>> = segments
-        .iter()
-        .map(|(id, _, _)| (0..settings.windows.len()).map(|w| view.figures(*id, w, at)).collect())
-        .collect();
-    let mut out = String::new();
-    for metric in SegmentMetric::ALL {
-        let name = format!("cxpulse_{}", metric.name());
-        header(&mut out, &name, metric.help());
-        let labels: Vec<Option<&str>> = match metric.label_name() {
-            Some(_) => metric.label_values().into_iter().map(Some).collect(),
-            None => vec![None],
-        };
-        for ((_, dimension, segment), per_window) in segments.iter().zip(&figures) {
-            for (window, figures) in settings.windows.iter().zip(per_window) {
-                for label in &labels {
-                    let Some(reading) = figures.read(metric, *label) else { continue };
-                    let extra = match (metric.label_name(), label) {
-                        (Some(l), Some(v)) => format!(",{l}=\"{v}\""),
-                        _ => String::new(),
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{name}{{dimension=\"{}\",segment=\"{}\",window=\"{}\"{extra}}} {}",
-                        escape(dimension),
-                        escape(segment),
-                        escape(&window.name),
-                        sample_value(reading.value)
-                    );
+impl Default for SegmentExposition {
+    fn default() -> Self {
+        let mut families: Vec<(String, &'static str, String)> =
+            SegmentMetric::ALL.iter().map(|m| (format!("cxpulse_{}", m.name()), m.help(), String::new())).collect();
+        families.push(("cxpulse_customers".into(), "Customers of the segment by state.", String::new()));
+        families.push((
+            "cxpulse_lifetime_revenue_average".into(),
+            "Mean over the segment's current members (all states) of each one's purchase amounts since first seen.",
+            String::new(),
+        ));
+        families.push(("cxpulse_rule_firing".into(), "1 while a threshold rule fires for the segment.", String::new()));
+        SegmentExposition { families }
+    }
+}
+
+impl SegmentExposition {
+    /// Adds every segment gauge of `view` at clock `at`; with `scope`, each series also carries
+    /// `scope="…"`.
+    pub fn add<S: FigureSource>(&mut self, settings: &Settings, view: &S, at: Millis, scope: Option<&str>) {
+        let segments = view.segments();
+        // Merge each (segment, window) once, then read every metric from it.
+        let figures: Vec<Vec<WindowFigures>> = segments
+            .iter()
+            .map(|(id, _, _)| (0..settings.windows.len()).map(|w| view.figures(id, w, at, None)).collect())
+            .collect();
+        let scope = scope.map(|s| format!(",scope=\"{}\"", escape(s))).unwrap_or_default();
+        for (metric, (name, _, out)) in SegmentMetric::ALL.iter().zip(self.families.iter_mut()) {
+            let labels: Vec<Option<&str>> = match metric.label_name() {
+                Some(_) => metric.label_values().into_iter().map(Some).collect(),
+                None => vec![None],
+            };
+            for ((_, dimension, segment), per_window) in segments.iter().zip(&figures) {
+                for (window, figures) in settings.windows.iter().zip(per_window) {
+                    for label in &labels {
+                        let Some(reading) = figures.read(*metric, *label) else { continue };
+                        let extra = match (metric.label_name(), label) {
+                            (Some(l), Some(v)) => format!(",{l}=\"{v}\""),
+                            _ => String::new(),
+                        };
+                        let _ = writeln!(
+                            out,
+                            "{name}{{dimension=\"{}\",segment=\"{}\",window=\"{}\"{extra}{scope}}} {}",
+                            escape(dimension),
+                            escape(segment),
+                            escape(&window.name),
+                            sample_value(reading.value)
+                        );
+                    }
                 }
             }
         }
+        let out = &mut self.families[CUSTOMERS].2;
+        for (id, dimension, segment) in &segments {
+            let by_state = view.by_state(id);
+            for state in CustomerState::ALL {
+                let _ = writeln!(
+                    out,
+                    "cxpulse_customers{{dimension=\"{}\",segment=\"{}\",state=\"{}\"{scope}}} {}",
+                    escape(dimension),
+                    escape(segment),
+                    state.label(),
+                    by_state[state.index()]
+                );
+            }
+        }
+        let out = &mut self.families[LIFETIME].2;
+        for (id, dimension, segment) in &segments {
+            let (sum, members) = view.lifetime_revenue(id);
+            // Amounts near f64::MAX can overflow to infinities that cancel when customers move.
+            if members > 0 && !sum.is_nan() {
+                let _ = writeln!(
+                    out,
+                    "cxpulse_lifetime_revenue_average{{dimension=\"{}\",segment=\"{}\"{scope}}} {}",
+                    escape(dimension),
+                    escape(segment),
+                    sample_value(sum / members as f64)
+                );
+            }
+        }
     }
-    header(&mut out, "cxpulse_customers", "Customers of the segment by state.");
-    for (id, dimension, segment) in &segments {
-        let by_state = view.by_state(*id);
-        for state in CustomerState::ALL {
+
+    /// Adds `cxpulse_rule_firing` for each (rule, segment) evaluated.
+    pub fn add_rules(&mut self, rules: &[RuleState]) {
+        let out = &mut self.families[RULES].2;
+        for r in rules {
             let _ = writeln!(
                 out,
-                "cxpulse_customers{{dimension=\"{}\",segment=\"{}\",state=\"{}\"}} {}",
-                escape(dimension),
-                escape(segment),
-                state.label(),
-                by_state[state.index()]
+                "cxpulse_rule_firing{{rule=\"{}\",dimension=\"{}\",segment=\"{}\"}} {}",
+                escape(&r.rule),
+                escape(&r.dimension),
+                escape(&r.segment),
+                u8::from(r.firing)
             );
         }
     }
-    header(
-        &mut out,
-        "cxpulse_lifetime_revenue_average",
-        "Mean over the segment's current members (all states) of each one's purchase amounts since first seen.",
-    );
-    for (id, dimension, segment) in &segments {
-        let (sum, members) = view.lifetime_revenue(*id);
-        // Amounts near f64::MAX can overflow to infinities that cancel when customers move.
-        if members > 0 && !sum.is_nan() {
-            let _ = writeln!(
-                out,
-                "cxpulse_lifetime_revenue_average{{dimension=\"{}\",segment=\"{}\"}} {}",
-                escape(dimension),
-                escape(segment),
-                sample_value(sum / members as f64)
-            );
+
+    pub fn finish(self) -> String {
+        let mut text = String::with_capacity(self.families.iter().map(|f| f.2.len() + 200).sum());
+        for (name, help, body) in self.families {
+            let _ = writeln!(text, "# HELP {name} {help}");
+            let _ = writeln!(text, "# TYPE {name} gauge");
+            text.push_str(&body);
         }
+        text
     }
-    header(&mut out, "cxpulse_rule_firing", "1 while a threshold rule fires for the segment.");
-    for r in rules {
-        let _ = writeln!(
-            out,
-            "cxpulse_rule_firing{{rule=\"{}\",dimension=\"{}\",segment=\"{}\"}} {}",
-            escape(&r.rule),
-            escape(&r.dimension),
-            escape(&r.segment),
-            u8::from(r.firing)
-        );
-    }
-    out
+}
+
+/// Renders one source's segment gauges at clock `at` (no scope), plus `cxpulse_rule_firing`.
+pub fn render_segment_metrics<S: FigureSource>(
+    settings: &Settings,
+    view: &S,
+    rules: &[RuleState],
+    at: Millis,
+) -> String {
+    let mut exposition = SegmentExposition::default();
+    exposition.add(settings, view, at, None);
+    exposition.add_rules(rules);
+    exposition.finish()
 }

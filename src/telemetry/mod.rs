@@ -7,5 +7,5 @@ pub mod http_security;
 pub mod metrics;
 pub mod status;
 
-pub use exposition::render_segment_metrics;
+pub use exposition::{render_segment_metrics, SegmentExposition};
 pub use metrics::Metrics;

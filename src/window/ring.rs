@@ -20,6 +20,9 @@ pub struct WindowRing {
     live_base: i64,
     /// The same for `kept_delta`.
     kept_base: i64,
+    /// One bit per slot written since the last `take_touched`: the cluster publisher sends only
+    /// those (`cluster::publisher`).
+    touched: Box<[u64]>,
 }
 
 /// Bucket index of a time: floor division, so times before 1970 work too.
@@ -35,6 +38,7 @@ impl WindowRing {
             slots: vec![(i64::MIN, BucketAggregate::default()); n].into_boxed_slice(),
             live_base: 0,
             kept_base: 0,
+            touched: vec![0; n.div_ceil(64)].into_boxed_slice(),
         }
     }
 
@@ -50,7 +54,8 @@ impl WindowRing {
     pub fn update(&mut self, ts: Millis, update: impl FnOnce(&mut BucketAggregate)) {
         let k = bucket_of(ts, self.bucket_ms);
         let n = self.len();
-        let slot = &mut self.slots[k.rem_euclid(n) as usize];
+        let index = k.rem_euclid(n) as usize;
+        let slot = &mut self.slots[index];
         if slot.0 > k {
             // That bucket is long gone; only the live count still needs the change.
             let mut scratch = BucketAggregate::default();
@@ -65,6 +70,7 @@ impl WindowRing {
             *slot = (k, BucketAggregate::default());
         }
         update(&mut slot.1);
+        self.touched[index / 64] |= 1 << (index % 64);
     }
 
     /// Adds changes of the live and kept counts that lie before every bucket this ring can still hold.
@@ -91,6 +97,35 @@ impl WindowRing {
         }
         *slot = (k, agg);
         true
+    }
+
+    /// Calls `f(slot, bucket index, aggregate)` for each slot written since the last call.
+    pub(crate) fn take_touched(&mut self, mut f: impl FnMut(usize, i64, &BucketAggregate)) {
+        for (word_index, word) in self.touched.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                let index = word_index * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let (k, agg) = &self.slots[index];
+                f(index, *k, agg);
+            }
+        }
+    }
+
+    /// Every held slot as `(slot, bucket index, aggregate)` (a full publish); clears the touched
+    /// marks.
+    pub(crate) fn take_all(&mut self, mut f: impl FnMut(usize, i64, &BucketAggregate)) {
+        self.touched.iter_mut().for_each(|w| *w = 0);
+        for (index, (k, agg)) in self.slots.iter().enumerate().filter(|(_, (k, _))| *k != i64::MIN) {
+            f(index, *k, agg);
+        }
+    }
+
+    /// Overwrites a slot with what another instance published for it (`cluster::merged`).
+    pub(crate) fn put_slot(&mut self, slot: usize, k: i64, agg: BucketAggregate) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = (k, agg);
+        }
     }
 
     pub(crate) fn set_live_base(&mut self, live_base: i64) {

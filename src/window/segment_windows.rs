@@ -24,6 +24,8 @@ pub struct SegmentPartial {
     pub lifetime_revenue: f64,
     /// Changed since the last checkpoint took it (set by every write, see `checkpoint`).
     pub(crate) dirty: bool,
+    /// Changed since the cluster publisher last sent it (`cluster::publisher`).
+    pub(crate) unpublished: bool,
 }
 
 impl SegmentPartial {
@@ -33,6 +35,7 @@ impl SegmentPartial {
             by_state: [0; 3],
             lifetime_revenue: 0.0,
             dirty: true,
+            unpublished: true,
         }
     }
 

@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
+#[allow(unused_imports)]
+pub use binary::Binary;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -155,7 +159,9 @@ pub async fn produce(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
     let producer: FutureProducer = client_config(bootstrap)
         .set("linger.ms", "0")
         .set("batch.num.messages", "1")
-        .set("max.in.flight.requests.per.connection", "100000")
+        // A request that times out on a loaded machine is retried: without idempotence the
+        // retry could write the record twice or out of order.
+        .set("enable.idempotence", "true")
         .create()
         .expect("producer");
     produce_with(&producer, records).await
@@ -278,16 +284,28 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 }
 
 /// Polls `check` every 200 ms until it holds or `timeout` passes.
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    assert!(wait_for(timeout, check).await, "timed out after {timeout:?} waiting for {what}");
+}
+
+/// Whether `check` held within `timeout` (checked every 200 ms).
+pub async fn wait_for<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = Instant::now() + timeout;
     while !check().await {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        if Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    true
 }
 
 /// Every input event counted by the service (accepted, duplicate, late, invalid).
@@ -350,7 +368,7 @@ impl InProcess {
 
 /// Prefixes of exposition lines that are service state, not figures: only the live service has
 /// them, so a live run and a replay are compared without them.
-pub const NOT_FIGURES: [&str; 15] = [
+pub const NOT_FIGURES: [&str; 16] = [
     // Durable state (checkpoints, restores).
     "cxpulse_restore_",
     "cxpulse_checkpoint",
@@ -366,6 +384,7 @@ pub const NOT_FIGURES: [&str; 15] = [
     "cxpulse_rule_firing",
     "cxpulse_tracked_customers",
     "cxpulse_stream_time_seconds",
+    "cxpulse_partials_",
     "# ",
 ];
 
@@ -374,7 +393,25 @@ pub fn figures_except(metrics: &str, also_skip: &[&str]) -> std::collections::BT
     metrics
         .lines()
         .filter(|l| !NOT_FIGURES.iter().chain(also_skip).any(|p| l.starts_with(p)))
+        .filter(|l| !l.contains(CLUSTER_SCOPE))
         .map(str::to_string)
+        .collect()
+}
+
+/// The segment figure lines of an exposition (those with a `dimension` label), this instance's.
+pub fn segment_figures(metrics: &str) -> std::collections::BTreeSet<String> {
+    figures_except(metrics, &[]).into_iter().filter(|l| l.contains("dimension=\"")).collect()
+}
+
+const CLUSTER_SCOPE: &str = ",scope=\"cluster\"";
+
+/// The whole group's figure lines (`scope="cluster"`), with that label taken out so they compare
+/// with a replay's.
+pub fn cluster_figures(metrics: &str) -> std::collections::BTreeSet<String> {
+    metrics
+        .lines()
+        .filter(|l| l.contains(CLUSTER_SCOPE) && !NOT_FIGURES.iter().any(|p| l.starts_with(p)))
+        .map(|l| l.replace(CLUSTER_SCOPE, ""))
         .collect()
 }
 
@@ -402,6 +439,12 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
 /// Simulates `customers` over `days` (seed 7) into `dir/events.jsonl` and replays it with the
 /// config file, writing `metrics.prom`, `alerts.jsonl`, `messages.jsonl` and `dead.jsonl`.
 pub fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days: u32) -> Replayed {
+    let input = simulate(dir, customers, days);
+    replay_file(dir, config_file, &input)
+}
+
+/// `cxpulse simulate` into `dir/events.jsonl` (seed 7).
+pub fn simulate(dir: &Path, customers: u64, days: u32) -> PathBuf {
     let input = dir.join("events.jsonl");
     let opts = cxpulse::source::simulator::SimulationOptions {
         customers,
@@ -410,10 +453,15 @@ pub fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days:
         start_ms: cxpulse::source::simulator::SimulationOptions::DEFAULT_START_MS,
     };
     cxpulse::source::simulator::write_jsonl(opts, &mut std::fs::File::create(&input).unwrap()).unwrap();
+    input
+}
+
+/// What `cxpulse replay` of `input` gives (outputs written next to it in `dir`).
+pub fn replay_file(dir: &Path, config_file: &Path, input: &Path) -> Replayed {
     let config = cxpulse::config::load(Some(config_file), &[]).unwrap();
     let out = |name: &str| Some(dir.join(name));
     let options = cxpulse::replay::ReplayOptions {
-        input: input.clone(),
+        input: input.to_path_buf(),
         metrics_out: out("metrics.prom"),
         alerts_out: out("alerts.jsonl"),
         messages_out: out("messages.jsonl"),
@@ -422,7 +470,7 @@ pub fn simulate_and_replay(dir: &Path, config_file: &Path, customers: u64, days:
     };
     cxpulse::replay::replay(&config, &options).unwrap();
     Replayed {
-        lines: std::fs::read(&input)
+        lines: std::fs::read(input)
             .unwrap()
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())

@@ -1,0 +1,226 @@
+//! The service's handle on the partials exchange: the merged partials, the reader thread, what a
+//! partition task needs to publish, and the `cxpulse_partials_*` metrics.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{GaugeVec, IntCounter, Opts, Registry};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::merged::ClusterPartials;
+use super::publisher::PartialsPublisher;
+use super::reader::{PartialsReader, ReadPosition, PARTIALS_PARTITION};
+use crate::engine::{Partition, Settings};
+use crate::event::Millis;
+use crate::source::kafka_log::LoggingContext;
+use crate::state::holdout::fnv1a64;
+
+/// How long a new owner waits for the reader to catch up before choosing its epoch.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
+
+pub struct ClusterMetrics {
+    pub age: GaugeVec,
+    pub published_records: IntCounter,
+    pub published_bytes: IntCounter,
+    pub refused: IntCounter,
+}
+
+impl ClusterMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let age = GaugeVec::new(
+            Opts::new(
+                "cxpulse_partials_age_seconds",
+                "Seconds since the owner of the partition last published its partials (read from the partials topic).",
+            ),
+            &["partition"],
+        )?;
+        let published_records =
+            IntCounter::new("cxpulse_partials_published_records_total", "Partials records this instance published.")?;
+        let published_bytes = IntCounter::new(
+            "cxpulse_partials_published_bytes_total",
+            "Bytes (keys and values) of partials records this instance published.",
+        )?;
+        let refused = IntCounter::new(
+            "cxpulse_partials_refused_total",
+            "Partials records not merged: undecodable, out of bounds, or from an owner fenced by a later epoch.",
+        )?;
+        registry.register(Box::new(age.clone()))?;
+        registry.register(Box::new(published_records.clone()))?;
+        registry.register(Box::new(published_bytes.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        Ok(ClusterMetrics { age, published_records, published_bytes, refused })
+    }
+}
+
+pub struct Exchange {
+    pub partials: Arc<ClusterPartials>,
+    pub topic: String,
+    pub metrics: ClusterMetrics,
+    /// Its own producer: partials travel in large batches (a full publish is thousands of small
+    /// records), whatever batching the effects' producer is given.
+    producer: FutureProducer<LoggingContext>,
+    stale_after: Millis,
+    reader_config: ClientConfig,
+    position: std::sync::OnceLock<Arc<ReadPosition>>,
+}
+
+/// A hash of the configuration that shapes partials (as the checkpoint fingerprint).
+pub fn shape_of(settings: &Settings) -> u64 {
+    let text: String =
+        crate::checkpoint::fingerprint::fingerprint(settings).into_iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    fnv1a64(text.into_bytes())
+}
+
+impl Exchange {
+    pub fn new(
+        settings: &Settings,
+        topic: &str,
+        stale_after: Millis,
+        clients: (ClientConfig, ClientConfig),
+        registry: &Registry,
+    ) -> anyhow::Result<Self> {
+        let (mut producer, reader_config) = clients;
+        producer
+            .set("linger.ms", "100")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "1000000");
+        let max_segments = 1 + settings.dimensions.len() * (settings.max_values + 1);
+        let partials = ClusterPartials::new(settings.windows.clone(), shape_of(settings), max_segments, stale_after);
+        Ok(Exchange {
+            partials: Arc::new(partials),
+            topic: topic.to_string(),
+            metrics: ClusterMetrics::register(registry)?,
+            producer: producer.create_with_context(LoggingContext::default())?,
+            stale_after,
+            reader_config,
+            position: Default::default(),
+        })
+    }
+
+    /// Starts the reader thread (once the topic exists).
+    pub fn start_reader(&self, log: LoggingContext, stop: CancellationToken) -> anyhow::Result<()> {
+        let reader = PartialsReader::new(&self.reader_config, log, &self.topic, Arc::clone(&self.partials))?;
+        let _ = self.position.set(reader.position());
+        std::thread::Builder::new().name("cxpulse-partials".into()).spawn(move || reader.run(stop))?;
+        tracing::info!(topic = self.topic, "exchanging segment partials with the group's other instances");
+        Ok(())
+    }
+
+    /// The publisher of a partition just assigned: waits (blocking) until the reader has seen the
+    /// whole topic, so its epoch is above every earlier owner's.
+    pub fn publisher_for(self: &Arc<Self>, partition: i32, settings: &Settings) -> Outlet {
+        let caught_up = self
+            .position
+            .get()
+            .is_some_and(|p| PartialsReader::wait_caught_up(&self.reader_config, &self.topic, p, CATCH_UP_WAIT));
+        if !caught_up {
+            tracing::warn!(partition, topic = self.topic, "partials topic not read to its end; publishing anyway");
+        }
+        let publisher = PartialsPublisher::new(partition, self.partials.next_epoch(partition), shape_of(settings));
+        Outlet { exchange: Arc::clone(self), publisher, failed: Arc::default() }
+    }
+
+    /// Refreshes `cxpulse_partials_age_seconds` and returns why the cluster figures are not
+    /// current, if they are not.
+    pub fn check(&self, now: Millis) -> Option<String> {
+        let ages = self.partials.ages(now);
+        self.metrics.age.reset();
+        let refused = self.partials.refused();
+        self.metrics.refused.inc_by(refused.saturating_sub(self.metrics.refused.get()));
+        let mut problems = Vec::new();
+        for age in &ages {
+            // No marker yet: the owner's first publish is still arriving.
+            let Some(seconds) = age.age_seconds else { continue };
+            self.metrics.age.with_label_values(&[&age.partition.to_string()]).set(seconds);
+            if age.other_shape {
+                problems.push(format!(
+                    "partition {} publishes partials of another configuration (windows, dimensions or max_values differ)",
+                    age.partition
+                ));
+            } else if seconds * 1000.0 > self.stale_after as f64 {
+                problems.push(format!(
+                    "partition {}'s partials are {seconds:.0} s old: its owner stopped publishing and the group \
+                     has not reassigned it yet; the cluster figures leave it out",
+                    age.partition
+                ));
+            }
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+}
+
+/// One partition task's way out to the partials topic.
+pub struct Outlet {
+    exchange: Arc<Exchange>,
+    publisher: PartialsPublisher,
+    /// Set when a record of an earlier publish was not delivered.
+    failed: Arc<AtomicBool>,
+}
+
+impl Outlet {
+    pub fn epoch(&self) -> u64 {
+        self.publisher.epoch()
+    }
+
+    /// Sends one publish (the changes since the last, or everything after a failure); what comes
+    /// back says whether it was delivered.
+    pub fn publish(&mut self, partition: &Partition, now: Millis) -> Sent {
+        if self.failed.swap(false, Ordering::AcqRel) {
+            self.publisher.resend_all();
+        }
+        let records = self.publisher.collect(partition.view(), partition.catalog(), partition.clock(), now);
+        let exchange = &self.exchange;
+        let mut deliveries = Vec::with_capacity(records.len());
+        let mut bytes = 0;
+        for record in &records {
+            let (key, value) = (record.key(), record.encode());
+            bytes += key.len() + value.len();
+            let out = FutureRecord::to(&exchange.topic).partition(PARTIALS_PARTITION).key(&key).payload(&value);
+            match exchange.producer.send_result(out) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((error, _)) => {
+                    tracing::debug!(%error, "partials record not queued; the next publish is full");
+                    self.publisher.resend_all();
+                    break;
+                }
+            }
+        }
+        exchange.metrics.published_records.inc_by(deliveries.len() as u64);
+        exchange.metrics.published_bytes.inc_by(bytes as u64);
+        Sent { deliveries, failed: Arc::clone(&self.failed) }
+    }
+}
+
+/// The deliveries of one publish.
+#[must_use]
+pub struct Sent {
+    deliveries: Vec<rdkafka::producer::DeliveryFuture>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Sent {
+    /// Waits for every delivery; a failure makes the next publish full.
+    pub async fn delivered(self) -> bool {
+        let mut all = true;
+        for delivery in self.deliveries {
+            if !matches!(delivery.await, Ok(Ok(_))) {
+                self.failed.store(true, Ordering::Release);
+                all = false;
+            }
+        }
+        all
+    }
+
+    /// [`Sent::delivered`], giving up after `limit` (a hand-over must not wait on a slow broker).
+    pub async fn delivered_within(self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, self.delivered()).await.unwrap_or(false)
+    }
+
+    /// Checks the deliveries in the background (before the next publish).
+    pub fn check_later(self) {
+        tokio::spawn(self.delivered());
+    }
+}

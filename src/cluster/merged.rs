@@ -1,0 +1,349 @@
+//! The receiving side of the partials exchange: every partition's latest published partials, as
+//! read from the partials topic, merged on read into the cluster-wide figures.
+//!
+//! Records are staged per partition and applied together when that partition's marker arrives,
+//! so a reader never merges half of a publish. Epochs fence earlier owners: a record whose epoch
+//! is below the partition's current one is dropped, and a higher epoch starts the partition over
+//! (the new owner's first publish is full). In a compacted topic every record an earlier owner left
+//! precedes the new owner's, so reading from the beginning gives the same result.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use compact_str::CompactString;
+use fnv::FnvHashMap;
+
+use super::record::{Marker, Record, SegmentHead, SegmentName};
+use crate::engine::view::FigureSource;
+use crate::event::Millis;
+use crate::state::customer::NEVER;
+use crate::window::{SegmentMetric, SegmentPartial, WindowFigures, WindowSpec};
+
+/// One input partition as its owner last published it.
+#[derive(Debug, Default)]
+struct Published {
+    epoch: u64,
+    marker: Option<Marker>,
+    segments: FnvHashMap<SegmentName, SegmentPartial>,
+    /// Records since the last marker.
+    staged: Vec<Record>,
+}
+
+/// How one partition's partials stand, for `/metrics` and `/readyz`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartialsAge {
+    pub partition: i32,
+    /// Seconds since the owner last published (wall clock), `None` before any marker.
+    pub age_seconds: Option<f64>,
+    /// Published under another configuration shape (windows, dimensions, max_values): not merged.
+    pub other_shape: bool,
+}
+
+pub struct ClusterPartials {
+    windows: Vec<WindowSpec>,
+    shape: u64,
+    /// Segments kept per partition at most (the catalog's bound): a hostile topic cannot grow this.
+    max_segments: usize,
+    /// Partials older than this (ms) are left out of the merge.
+    stale_after: Millis,
+    partitions: RwLock<BTreeMap<i32, Published>>,
+    /// Records refused (undecodable, out of bounds, stale epoch).
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl ClusterPartials {
+    pub fn new(windows: Vec<WindowSpec>, shape: u64, max_segments: usize, stale_after: Millis) -> Self {
+        ClusterPartials {
+            windows,
+            shape,
+            max_segments,
+            stale_after,
+            partitions: RwLock::default(),
+            refused: Default::default(),
+        }
+    }
+
+    /// An epoch above every one published for `partition` so far (call once the reader has
+    /// caught up with the topic).
+    pub fn next_epoch(&self, partition: i32) -> u64 {
+        self.read().get(&partition).map_or(1, |p| p.epoch + 1)
+    }
+
+    pub fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<i32, Published>> {
+        self.partitions.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn refuse(&self) {
+        self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes one record read from the topic.
+    pub fn receive(&self, record: Record) {
+        let mut all = self.partitions.write().unwrap_or_else(|e| e.into_inner());
+        let published = all.entry(record.partition()).or_default();
+        let epoch = record.epoch();
+        if epoch < published.epoch {
+            drop(all);
+            self.refuse();
+            return;
+        }
+        if epoch > published.epoch {
+            *published = Published { epoch, ..Published::default() };
+        }
+        match record {
+            Record::Marker { marker, .. } => {
+                let staged = std::mem::take(&mut published.staged);
+                let mut over = 0;
+                for record in staged {
+                    if !self.apply(published, record) {
+                        over += 1;
+                    }
+                }
+                published.marker = Some(marker);
+                drop(all);
+                for _ in 0..over {
+                    self.refuse();
+                }
+            }
+            other => published.staged.push(other),
+        }
+    }
+
+    /// Applies a staged record; `false` when it is out of bounds.
+    fn apply(&self, published: &mut Published, record: Record) -> bool {
+        let (segment, change): (SegmentName, Box<dyn FnOnce(&mut SegmentPartial) -> bool>) = match record {
+            Record::Bucket { segment, window, slot, bucket, agg, .. } => {
+                let windows = &self.windows;
+                let fits = windows.get(window as usize).is_some_and(|w| (slot as i64) < w.size_ms / w.bucket_ms);
+                if !fits {
+                    return false;
+                }
+                (
+                    segment,
+                    Box::new(move |p| {
+                        p.rings[window as usize].put_slot(slot as usize, bucket, agg);
+                        true
+                    }),
+                )
+            }
+            Record::Head { segment, head, .. } => (segment, Box::new(move |p| put_head(p, head))),
+            Record::Marker { .. } => return true,
+        };
+        if !published.segments.contains_key(&segment) && published.segments.len() >= self.max_segments {
+            return false;
+        }
+        let partial = published.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.windows));
+        change(partial)
+    }
+
+    /// Every partition's age at wall clock `now`, by partition.
+    pub fn ages(&self, now: Millis) -> Vec<PartialsAge> {
+        self.read()
+            .iter()
+            .map(|(partition, p)| PartialsAge {
+                partition: *partition,
+                age_seconds: p.marker.map(|m| (now - m.published_at).max(0) as f64 / 1000.0),
+                other_shape: p.marker.is_some_and(|m| m.shape != self.shape),
+            })
+            .collect()
+    }
+
+    /// The merged figures at wall clock `now`: only partitions with a current marker of this shape.
+    pub fn merged(&self, now: Millis) -> MergedFigures<'_> {
+        let guard = self.read();
+        let current: Vec<i32> = guard
+            .iter()
+            .filter(|(_, p)| {
+                p.marker.is_some_and(|m| m.shape == self.shape && now - m.published_at <= self.stale_after)
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        MergedFigures { guard, current, max_segments: self.max_segments }
+    }
+}
+
+fn put_head(partial: &mut SegmentPartial, head: SegmentHead) -> bool {
+    if head.bases.len() != partial.rings.len() {
+        return false;
+    }
+    partial.by_state = head.by_state;
+    partial.lifetime_revenue = head.lifetime_revenue;
+    for (ring, (live, kept)) in partial.rings.iter_mut().zip(head.bases) {
+        ring.set_live_base(live);
+        ring.set_kept_base(kept);
+    }
+    true
+}
+
+/// A consistent read of the current partitions' partials.
+pub struct MergedFigures<'a> {
+    guard: RwLockReadGuard<'a, BTreeMap<i32, Published>>,
+    current: Vec<i32>,
+    max_segments: usize,
+}
+
+impl MergedFigures<'_> {
+    fn each(&self, mut f: impl FnMut(&Published)) {
+        for n in &self.current {
+            if let Some(p) = self.guard.get(n) {
+                f(p);
+            }
+        }
+    }
+
+    /// The partitions merged.
+    pub fn partitions(&self) -> &[i32] {
+        &self.current
+    }
+
+    pub fn tracked_customers(&self) -> i64 {
+        let mut total = 0;
+        self.each(|p| total += p.marker.map_or(0, |m| m.tracked));
+        total
+    }
+}
+
+impl FigureSource for MergedFigures<'_> {
+    type Segment = SegmentName;
+
+    fn clock(&self) -> Millis {
+        let mut clock = NEVER;
+        self.each(|p| clock = clock.max(p.marker.map_or(NEVER, |m| m.clock)));
+        clock
+    }
+
+    fn segments(&self) -> Vec<(SegmentName, String, CompactString)> {
+        let mut names = BTreeSet::new();
+        self.each(|p| names.extend(p.segments.keys().cloned()));
+        let mut out: Vec<_> =
+            names.into_iter().map(|n| (n.clone(), n.dimension.to_string(), n.label.clone())).collect();
+        out.sort_by(|a, b| (a.1 != "all", &a.1, &a.2).cmp(&(b.1 != "all", &b.1, &b.2)));
+        // Instances that disagreed on admission could together name more: the label set stays bounded.
+        out.truncate(self.max_segments);
+        out
+    }
+
+    fn figures(&self, segment: &SegmentName, window: usize, at: Millis, only: Option<SegmentMetric>) -> WindowFigures {
+        let mut figures = WindowFigures::default();
+        self.each(|p| {
+            if let Some(partial) = p.segments.get(segment) {
+                partial.read_into(window, at, &mut figures, only);
+            }
+        });
+        figures
+    }
+
+    fn by_state(&self, segment: &SegmentName) -> [i64; 3] {
+        let mut total = [0; 3];
+        self.each(|p| {
+            if let Some(partial) = p.segments.get(segment) {
+                for (t, n) in total.iter_mut().zip(partial.by_state) {
+                    *t += n;
+                }
+            }
+        });
+        total
+    }
+
+    fn lifetime_revenue(&self, segment: &SegmentName) -> (f64, i64) {
+        let mut total = (0.0, 0);
+        self.each(|p| {
+            if let Some(partial) = p.segments.get(segment) {
+                total.0 += partial.lifetime_revenue;
+                total.1 += partial.by_state.iter().sum::<i64>();
+            }
+        });
+        total
+    }
+}
+
+/// The exchange as a whole, shared by the reader, the publishers and the HTTP side.
+pub type SharedPartials = Arc<ClusterPartials>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::exchange::shape_of;
+    use crate::cluster::PartialsPublisher;
+    use crate::config::Config;
+    use crate::engine::{Engine, NoBoundaries};
+    use crate::event::Decoder;
+    use crate::telemetry::render_segment_metrics;
+
+    /// Publishes `partitions` through encode/decode into a `ClusterPartials`, as the topic would.
+    fn exchange(
+        engine: &Engine,
+        partitions: &mut [(crate::engine::Partition, PartialsPublisher)],
+        into: &ClusterPartials,
+    ) {
+        for (partition, publisher) in partitions.iter_mut() {
+            for record in publisher.collect(partition.view(), partition.catalog(), partition.clock(), 1_000) {
+                into.receive(Record::decode(&record.encode()).unwrap());
+            }
+        }
+        let _ = engine;
+    }
+
+    #[test]
+    fn merged_partials_render_exactly_the_local_figures_and_epochs_fence_old_owners() {
+        let config = Config::builtin().unwrap();
+        let engine = Engine::new(&config);
+        let settings = &engine.settings;
+        let decoder = Decoder::new(settings.max_event_bytes, settings.dimensions.clone(), u64::MAX / 4);
+        let max_segments = 1 + settings.dimensions.len() * (settings.max_values + 1);
+        let partials = ClusterPartials::new(settings.windows.clone(), shape_of(settings), max_segments, 60_000);
+        let mut parts: Vec<_> =
+            (0..2).map(|p| (engine.partition(p), PartialsPublisher::new(p, 1, shape_of(settings)))).collect();
+        let mut effects = Vec::new();
+        let start = 1_767_225_600_000i64;
+        for i in 0..400i64 {
+            let line = format!(
+                r#"{{"type":"interaction","kind":"purchase","amount":{},"customer_id":"c{}","ts":{},"segments":{{"plan":"p{}"}}}}"#,
+                i % 7 + 1,
+                i % 37,
+                start + i * 3_600_000,
+                i % 3
+            );
+            let event = decoder.decode(line.as_bytes(), None).unwrap();
+            let (partition, _) = &mut parts[(i % 37 % 2) as usize];
+            partition.apply(&event, &mut effects, &mut NoBoundaries);
+            if i % 50 == 0 {
+                exchange(&engine, &mut parts, &partials);
+            }
+        }
+        exchange(&engine, &mut parts, &partials);
+        let local = engine.local_figures();
+        let merged = partials.merged(1_000);
+        assert_eq!(merged.clock(), local.clock());
+        let text = |s: &dyn Fn() -> String| s();
+        let (a, b) = (
+            text(&|| render_segment_metrics(settings, &local, &[], local.clock())),
+            text(&|| render_segment_metrics(settings, &merged, &[], local.clock())),
+        );
+        assert!(a.lines().count() > 100);
+        assert_eq!(a, b, "changes-only publishes rebuild exactly the local figures");
+        drop(merged);
+
+        // A new owner of partition 1 (epoch 2) publishes in full; the old owner's later publish
+        // (epoch 1, a zombie) is dropped.
+        let (partition, publisher) = &mut parts[1];
+        let mut zombie = std::mem::replace(publisher, PartialsPublisher::new(1, 2, shape_of(settings)));
+        for record in publisher.collect(partition.view(), partition.catalog(), partition.clock(), 2_000) {
+            partials.receive(record);
+        }
+        let refused = partials.refused();
+        zombie.resend_all();
+        for record in zombie.collect(partition.view(), partition.catalog(), partition.clock(), 3_000) {
+            partials.receive(record);
+        }
+        assert!(partials.refused() > refused, "a fenced owner's records are refused");
+        let merged = partials.merged(3_000);
+        assert_eq!(render_segment_metrics(settings, &merged, &[], local.clock()), a);
+        assert_eq!(partials.ages(3_000)[1].age_seconds, Some(1.0), "the zombie's marker did not count");
+        assert!(partials.merged(70_000).partitions().is_empty(), "stale partials are left out");
+    }
+}

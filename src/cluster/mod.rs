@@ -1,0 +1,39 @@
+//! The partials exchange: how instances of one consumer group give every instance the exact
+//! figures of the whole group (SPEC §4 "Several instances", `scope="cluster"`).
+//!
+//! # Mechanism
+//! Segment figures are partials per input partition that merge exactly (counts, sums, score
+//! histograms, and the ring bases of the churn and retention denominators). Each partition task
+//! publishes its partition's partials to one compacted topic (`cluster.partials_topic`), and
+//! every instance reads the whole topic and merges the latest partials of all partitions.
+//!
+//! - **Changes, not rings** (`publisher`): a ring slot is one record keyed by (partition, segment,
+//!   window, slot), so a publish sends only the slots written since the previous one plus the
+//!   heads of the segments touched, and compaction keeps the latest version of every slot.
+//! - **Whole publishes** (`merged`): records are staged per partition until the marker that ends
+//!   the publish, so a reader never merges half of one.
+//! - **Fencing by epoch** (`merged`, `reader`): an owner publishes under an epoch above every epoch
+//!   the topic holds for its partition, read once the reader has caught up with the topic when
+//!   the partition was assigned. A higher epoch starts the partition over (the new owner's first
+//!   publish is full); a lower one is dropped. So a paused instance that wakes after its
+//!   partition moved (a zombie) cannot overwrite the new owner's partials: its epoch is lower.
+//!   The window of risk is two owners choosing the same epoch, which needs the new owner to be
+//!   assigned before the old one's first marker reached the topic; the old owner writes that
+//!   marker at once on assignment, so the window is one produce round trip.
+//! - **Staleness** (`merged::ClusterPartials::ages`): an owner publishes a marker every tick even
+//!   when nothing changed; partials whose marker is older than `cluster.stale_after` are left out
+//!   of the merge and reported by `cxpulse_partials_age_seconds{partition}` and `/readyz`.
+//!
+//! Merged figures reflect an event after one publish tick (1 s) plus the produce and fetch round
+//! trip.
+
+pub mod exchange;
+pub mod merged;
+pub mod publisher;
+pub mod reader;
+pub mod record;
+
+pub use exchange::Exchange;
+pub use merged::{ClusterPartials, MergedFigures, PartialsAge};
+pub use publisher::PartialsPublisher;
+pub use record::{Record, SegmentName};
