@@ -115,29 +115,27 @@ impl ClusterPartials {
 
     /// Applies a staged record; `false` when it is out of bounds.
     fn apply(&self, published: &mut Published, record: Record) -> bool {
-        let (segment, change): (SegmentName, Box<dyn FnOnce(&mut SegmentPartial) -> bool>) = match record {
-            Record::Bucket { segment, window, slot, bucket, agg, .. } => {
-                let windows = &self.windows;
-                let fits = windows.get(window as usize).is_some_and(|w| (slot as i64) < w.size_ms / w.bucket_ms);
-                if !fits {
-                    return false;
-                }
-                (
-                    segment,
-                    Box::new(move |p| {
-                        p.rings[window as usize].put_slot(slot as usize, bucket, agg);
-                        true
-                    }),
-                )
+        let (segment, fits) = match &record {
+            Record::Bucket { segment, window, slot, .. } => {
+                let ring = self.windows.get(*window as usize);
+                (segment, ring.is_some_and(|w| i64::from(*slot) < w.size_ms / w.bucket_ms))
             }
-            Record::Head { segment, head, .. } => (segment, Box::new(move |p| put_head(p, head))),
+            Record::Head { segment, head, .. } => (segment, head.bases.len() == self.windows.len()),
             Record::Marker { .. } => return true,
         };
-        if !published.segments.contains_key(&segment) && published.segments.len() >= self.max_segments {
+        let room = published.segments.contains_key(segment) || published.segments.len() < self.max_segments;
+        if !fits || !room {
             return false;
         }
-        let partial = published.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.windows));
-        change(partial)
+        let partial = published.segments.entry(segment.clone()).or_insert_with(|| SegmentPartial::new(&self.windows));
+        match record {
+            Record::Bucket { window, slot, bucket, agg, .. } => {
+                partial.rings[window as usize].put_slot(slot as usize, bucket, *agg)
+            }
+            Record::Head { head, .. } => put_head(partial, head),
+            Record::Marker { .. } => {}
+        }
+        true
     }
 
     /// Every partition's age at wall clock `now`, by partition.
@@ -166,17 +164,13 @@ impl ClusterPartials {
     }
 }
 
-fn put_head(partial: &mut SegmentPartial, head: SegmentHead) -> bool {
-    if head.bases.len() != partial.rings.len() {
-        return false;
-    }
+fn put_head(partial: &mut SegmentPartial, head: SegmentHead) {
     partial.by_state = head.by_state;
     partial.lifetime_revenue = head.lifetime_revenue;
     for (ring, (live, kept)) in partial.rings.iter_mut().zip(head.bases) {
         ring.set_live_base(live);
         ring.set_kept_base(kept);
     }
-    true
 }
 
 /// A consistent read of the current partitions' partials.

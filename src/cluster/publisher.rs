@@ -73,7 +73,7 @@ impl PartialsPublisher {
                     window: window as u32,
                     slot: slot as u32,
                     bucket,
-                    agg: *agg,
+                    agg: Box::new(*agg),
                 })
             };
             if full {

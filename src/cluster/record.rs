@@ -37,7 +37,7 @@ pub enum Record {
         window: u32,
         slot: u32,
         bucket: i64,
-        agg: BucketAggregate,
+        agg: Box<BucketAggregate>,
     },
     Head {
         partition: i32,
@@ -163,7 +163,7 @@ impl Record {
                 window: small(r.varint()?, "window")?,
                 slot: small(r.varint()?, "slot")?,
                 bucket: r.zigzag()?,
-                agg: read_aggregate(&mut r)?,
+                agg: Box::new(read_aggregate(&mut r)?),
             },
             HEAD => {
                 let segment = read_name(&mut r)?;
@@ -223,11 +223,17 @@ mod tests {
 
     #[test]
     fn every_record_round_trips_and_keys_identify_what_compaction_keeps() {
-        let mut agg = BucketAggregate::default();
-        agg.active = 3;
-        agg.live_delta = -1;
+        let agg = Box::new(BucketAggregate { active: 3, live_delta: -1, ..Default::default() });
         let records = [
-            Record::Bucket { partition: 2, epoch: 7, segment: name(), window: 1, slot: 5, bucket: 12_345, agg },
+            Record::Bucket {
+                partition: 2,
+                epoch: 7,
+                segment: name(),
+                window: 1,
+                slot: 5,
+                bucket: 12_345,
+                agg: agg.clone(),
+            },
             Record::Head {
                 partition: 2,
                 epoch: 7,
@@ -245,10 +251,17 @@ mod tests {
         }
         // A later version of the same slot has the same key; another slot does not.
         let Record::Bucket { agg, .. } = &records[0] else { unreachable!() };
-        let later =
-            Record::Bucket { partition: 2, epoch: 8, segment: name(), window: 1, slot: 5, bucket: 99, agg: *agg };
+        let later = Record::Bucket {
+            partition: 2,
+            epoch: 8,
+            segment: name(),
+            window: 1,
+            slot: 5,
+            bucket: 99,
+            agg: agg.clone(),
+        };
         let other =
-            Record::Bucket { partition: 2, epoch: 7, segment: name(), window: 1, slot: 6, bucket: 1, agg: *agg };
+            Record::Bucket { partition: 2, epoch: 7, segment: name(), window: 1, slot: 6, bucket: 1, agg: agg.clone() };
         assert_eq!(records[0].key(), later.key());
         assert_ne!(records[0].key(), other.key());
     }
