@@ -76,14 +76,16 @@ impl Partition {
 
     /// Puts back a checkpointed customer (replacing an older copy of it).
     pub(crate) fn restore_customer(&mut self, id: CompactString, customer: Customer) {
-        match self.customers.find(&id).and_then(|i| self.customers.get_mut(i)) {
-            Some(old) => *old = customer,
-            None => {
-                if self.customers.insert_new(&id, customer).is_some() {
-                    self.ctx.view.add_tracked(1);
-                }
-            }
+        if self.customers.upsert(&id, customer) == Some(true) {
+            self.ctx.view.add_tracked(1);
         }
+    }
+
+    /// Makes room for `customers` more before a restore adds them (bounded by `max_customers`,
+    /// as the count comes from the checkpoint).
+    pub(crate) fn reserve_customers(&mut self, customers: u64) {
+        let bound = self.ctx.settings.max_customers.saturating_sub(self.customers.len());
+        self.customers.reserve(usize::try_from(customers).unwrap_or(usize::MAX).min(bound));
     }
 
     /// Puts back the stream clock and the time of the last window change.

@@ -12,6 +12,7 @@
 //! indices keyed by the id's hash, each match confirmed against the stored id, so look-ups are
 //! exact. Customers are never removed, so indices stay valid for the partition's life.
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use super::customer::Customer;
@@ -41,6 +42,24 @@ fn split(index: CustomerIndex) -> (usize, usize) {
     ((index >> CHUNK_BITS) as usize, index as usize & (CHUNK - 1))
 }
 
+fn record_in(chunks: &[Vec<Record>], index: CustomerIndex) -> Option<&Record> {
+    let (chunk, at) = split(index);
+    chunks.get(chunk)?.get(at)
+}
+
+/// Appends a record to the chunks (doubling while the last chunk is small, never past one chunk).
+fn push_record(chunks: &mut Vec<Vec<Record>>, record: Record) {
+    if chunks.last().is_none_or(|c| c.len() == CHUNK) {
+        chunks.push(Vec::new());
+    }
+    if let Some(chunk) = chunks.last_mut() {
+        if chunk.len() == chunk.capacity() {
+            chunk.reserve_exact(chunk.capacity().max(16).min(CHUNK - chunk.len()));
+        }
+        chunk.push(record);
+    }
+}
+
 impl CustomerStore {
     pub fn len(&self) -> usize {
         self.len
@@ -51,20 +70,49 @@ impl CustomerStore {
     }
 
     fn record(&self, index: CustomerIndex) -> Option<&Record> {
-        let (chunk, at) = split(index);
-        self.chunks.get(chunk)?.get(at)
+        record_in(&self.chunks, index)
     }
 
     /// The index of customer `id`, if tracked.
     pub fn find(&self, id: &str) -> Option<CustomerIndex> {
         let key = IdKey::of(id);
         let (chunks, arena) = (&self.chunks, &self.arena);
-        self.table
-            .find(key.hash(), |&i| {
-                let (chunk, at) = split(i);
-                chunks.get(chunk).and_then(|c| c.get(at)).is_some_and(|r| arena.matches(&r.id, &key))
-            })
-            .copied()
+        self.table.find(key.hash(), |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key))).copied()
+    }
+
+    /// Makes room in the table for `additional` more customers (a restore knows how many come),
+    /// so it is not rehashed while they arrive.
+    pub fn reserve(&mut self, additional: usize) {
+        let (chunks, arena) = (&self.chunks, &self.arena);
+        self.table.reserve(additional, |&i| record_in(chunks, i).map_or(0, |r| arena.hash(&r.id)));
+    }
+
+    /// Puts `customer` in place of the tracked customer `id`, or adds it: `Some(true)` when added,
+    /// None once 2^32 are tracked. One hash and one probe.
+    pub fn upsert(&mut self, id: &str, customer: Customer) -> Option<bool> {
+        let key = IdKey::of(id);
+        let index = CustomerIndex::try_from(self.len).ok();
+        let (chunks, arena) = (&self.chunks, &self.arena);
+        let entry = self.table.entry(
+            key.hash(),
+            |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key)),
+            |&i| record_in(chunks, i).map_or(0, |r| arena.hash(&r.id)),
+        );
+        match entry {
+            Entry::Occupied(found) => {
+                let (chunk, at) = split(*found.get());
+                *self.chunks.get_mut(chunk)?.get_mut(at).map(|r| &mut r.customer)? = customer;
+                Some(false)
+            }
+            Entry::Vacant(slot) => {
+                let index = index?;
+                let stored = self.arena.store(key)?;
+                push_record(&mut self.chunks, Record { customer, id: stored });
+                self.len += 1;
+                slot.insert(index);
+                Some(true)
+            }
+        }
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -76,21 +124,10 @@ impl CustomerStore {
         let key = IdKey::of(id);
         let index = CustomerIndex::try_from(self.len).ok()?;
         let stored = self.arena.store(key)?;
-        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-            self.chunks.push(Vec::new());
-        }
-        let chunk = self.chunks.last_mut()?;
-        if chunk.len() == chunk.capacity() {
-            // Doubling while the chunk is small, never past one chunk.
-            chunk.reserve_exact(chunk.capacity().max(16).min(CHUNK - chunk.len()));
-        }
-        chunk.push(Record { customer, id: stored });
+        push_record(&mut self.chunks, Record { customer, id: stored });
         self.len += 1;
         let (chunks, arena) = (&self.chunks, &self.arena);
-        self.table.insert_unique(key.hash(), index, |&i| {
-            let (chunk, at) = split(i);
-            chunks.get(chunk).and_then(|c| c.get(at)).map_or(0, |r| arena.hash(&r.id))
-        });
+        self.table.insert_unique(key.hash(), index, |&i| record_in(chunks, i).map_or(0, |r| arena.hash(&r.id)));
         Some(index)
     }
 
@@ -156,6 +193,11 @@ mod tests {
         assert_eq!(store.iter().map(|(_, id, _)| id.to_string()).collect::<Vec<_>>(), ids);
         store.get_mut(5).unwrap().first_seen = -1;
         assert_eq!(store.get(5).unwrap().first_seen, -1);
+        // Upsert replaces a tracked customer in place and appends a new one.
+        assert_eq!(store.upsert(&ids[7], Customer::new(-7, 2, false)), Some(false));
+        assert_eq!(store.get(7).unwrap().first_seen, -7);
+        assert_eq!(store.upsert("new", Customer::new(1, 2, false)), Some(true));
+        assert_eq!((store.find("new"), store.len()), (Some(ids.len() as u32), ids.len() + 1));
         assert_eq!(store.chunks.iter().map(Vec::capacity).collect::<Vec<_>>()[0], CHUNK);
     }
 }
