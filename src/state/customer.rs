@@ -153,13 +153,17 @@ impl Customer {
 
     /// Sets the segment of dimension `dim`; segments that do not fit inline move to the box.
     pub fn set_segment(&mut self, dim: usize, segment: SegmentId) {
-        let narrow = u16::try_from(segment).ok().filter(|s| *s != INLINE_NONE);
         if self.wide().is_none() {
-            match (self.inline.get_mut(dim), narrow) {
-                (Some(slot), Some(s)) => return *slot = s,
-                (Some(slot), None) if segment == NO_SEGMENT => return *slot = INLINE_NONE,
-                _ => {}
+            let narrow = if segment == NO_SEGMENT {
+                Some(INLINE_NONE)
+            } else {
+                u16::try_from(segment).ok().filter(|s| *s != INLINE_NONE)
+            };
+            if let (Some(slot), Some(value)) = (self.inline.get_mut(dim), narrow) {
+                *slot = value;
+                return;
             }
+            // A dimension past the inline slots, or an id past 16 bits: every slot moves to the box.
             let wide: Segments = self.inline.iter().map(|s| widen(*s)).collect();
             self.rare.get_or_insert_with(Box::default).wide = Some(Box::new(wide));
         }
@@ -293,6 +297,33 @@ mod tests {
         assert!(c.live_changes().is_empty() && c.inactive_segments().is_some());
         assert!(c.take_inactive_segments().is_some());
         assert!(c.rare.is_none());
+    }
+
+    #[test]
+    fn segments_read_like_a_plain_vector_whatever_the_ids() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..500 {
+            let dims = rng.gen_range(1..7);
+            let mut c = Customer::new(0, dims, false);
+            let mut model = vec![NO_SEGMENT; dims];
+            for _ in 0..rng.gen_range(0..12) {
+                let dim = rng.gen_range(0..dims);
+                let segment = match rng.gen_range(0..4) {
+                    0 => NO_SEGMENT,
+                    1 => rng.gen_range(65_530..65_540),
+                    _ => rng.gen_range(1..300),
+                };
+                c.set_segment(dim, segment);
+                model[dim] = segment;
+                let expected: Vec<SegmentId> =
+                    std::iter::once(0).chain(model.iter().copied().filter(|s| *s != NO_SEGMENT)).collect();
+                assert_eq!(members(&c), expected);
+                assert!((0..dims).all(|d| c.segment(d) == model[d]));
+                let slots: Vec<SegmentId> = c.segments().into_iter().filter(|s| *s != NO_SEGMENT).collect();
+                assert_eq!(slots, expected[1..]);
+            }
+        }
     }
 
     #[test]
