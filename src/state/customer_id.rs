@@ -20,9 +20,40 @@ const ARENA_MARK: [u8; 4] = [0xff; 4];
 const MAX_CHUNK: usize = 1 << 20;
 const FIRST_CHUNK: usize = 4 << 10;
 
-/// The hash of an id, the same for its `&str` and its stored form (fixed seed: iteration order
-/// is never taken from the table, so a per-process seed would buy nothing).
-const HASHER: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x6378_7075_6c73_6521);
+/// Hashes ids, the same for an id's `&str` and its stored form. Seeded at random per store, so
+/// ids chosen to collide cannot be prepared in advance (nothing is ever taken from the table's
+/// order, so the seed does not change any output).
+#[derive(Debug, Clone)]
+pub struct IdHasher(foldhash::quality::FixedState);
+
+impl IdHasher {
+    pub fn random() -> Self {
+        IdHasher(foldhash::quality::FixedState::with_seed(rand::random()))
+    }
+
+    pub fn key(&self, key: &IdKey<'_>) -> u64 {
+        match key {
+            IdKey::Uuid(bytes) => self.uuid(bytes),
+            IdKey::Other(id) => self.text(id.as_bytes()),
+        }
+    }
+
+    /// The hash of a stored id, equal to its [`key`](Self::key) hash.
+    pub fn stored(&self, arena: &IdArena, id: &StoredId) -> u64 {
+        match arena.text(id) {
+            Some(text) => self.text(text),
+            None => self.uuid(id),
+        }
+    }
+
+    fn uuid(&self, bytes: &StoredId) -> u64 {
+        self.0.hash_one(u128::from_le_bytes(*bytes))
+    }
+
+    fn text(&self, bytes: &[u8]) -> u64 {
+        self.0.hash_one(bytes)
+    }
+}
 
 /// An id as looked up: canonical UUIDs by their 16 bytes, anything else by its text.
 #[derive(Debug, Clone, Copy)]
@@ -38,21 +69,6 @@ impl<'a> IdKey<'a> {
             None => IdKey::Other(id),
         }
     }
-
-    pub fn hash(&self) -> u64 {
-        match self {
-            IdKey::Uuid(bytes) => hash_uuid(bytes),
-            IdKey::Other(id) => hash_text(id.as_bytes()),
-        }
-    }
-}
-
-fn hash_uuid(bytes: &StoredId) -> u64 {
-    HASHER.hash_one(u128::from_le_bytes(*bytes))
-}
-
-fn hash_text(bytes: &[u8]) -> u64 {
-    HASHER.hash_one(bytes)
 }
 
 fn hex_value(c: u8) -> Option<u8> {
@@ -178,14 +194,6 @@ impl IdArena {
         }
     }
 
-    /// The hash of a stored id, equal to its [`IdKey::hash`].
-    pub fn hash(&self, id: &StoredId) -> u64 {
-        match self.text(id) {
-            Some(text) => hash_text(text),
-            None => hash_uuid(id),
-        }
-    }
-
     /// Bytes held (capacity), for the memory budget.
     pub fn bytes(&self) -> usize {
         self.chunks.iter().map(Vec::capacity).sum()
@@ -204,7 +212,8 @@ mod tests {
             assert!(matches!(key, IdKey::Uuid(_)), "{id}");
             let stored = arena.store(key).unwrap();
             assert_eq!(arena.render(&stored).as_str(), id);
-            assert_eq!(arena.hash(&stored), key.hash());
+            let hasher = IdHasher::random();
+            assert_eq!(hasher.stored(&arena, &stored), hasher.key(&key));
             assert!(arena.matches(&stored, &IdKey::of(id)));
         }
         assert_eq!(arena.bytes(), 0);
@@ -225,7 +234,8 @@ mod tests {
         for (id, s) in ids.iter().zip(&stored) {
             assert!(matches!(IdKey::of(id), IdKey::Other(_)), "{id}");
             assert_eq!(arena.render(s).as_str(), *id);
-            assert_eq!(arena.hash(s), IdKey::of(id).hash());
+            let hasher = IdHasher::random();
+            assert_eq!(hasher.stored(&arena, s), hasher.key(&IdKey::of(id)));
             assert!(arena.matches(s, &IdKey::of(id)));
         }
         assert!(!arena.matches(&stored[0], &IdKey::of("c-000002")));

@@ -9,14 +9,14 @@
 //!
 //! Layout: records (customer + stored id) in chunks of 65 536 that never move once full, so
 //! growth never copies or doubles a large allocation; a `hashbrown::HashTable<u32>` of record
-//! indices keyed by the id's hash, each match confirmed against the stored id, so look-ups are
-//! exact. Customers are never removed, so indices stay valid for the partition's life.
+//! indices keyed by the id's hash (seeded at random per store), each match confirmed against the
+//! stored id, so look-ups are exact. Customers are never removed, so indices stay valid for the partition's life.
 
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use super::customer::Customer;
-use super::customer_id::{IdArena, IdKey, IdText, StoredId};
+use super::customer_id::{IdArena, IdHasher, IdKey, IdText, StoredId};
 
 const CHUNK_BITS: u32 = 16;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -30,12 +30,25 @@ struct Record {
     id: StoredId,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CustomerStore {
     chunks: Vec<Vec<Record>>,
     table: HashTable<CustomerIndex>,
     arena: IdArena,
+    hasher: IdHasher,
     len: usize,
+}
+
+impl Default for CustomerStore {
+    fn default() -> Self {
+        CustomerStore {
+            chunks: Vec::new(),
+            table: HashTable::new(),
+            arena: IdArena::default(),
+            hasher: IdHasher::random(),
+            len: 0,
+        }
+    }
 }
 
 fn split(index: CustomerIndex) -> (usize, usize) {
@@ -77,14 +90,15 @@ impl CustomerStore {
     pub fn find(&self, id: &str) -> Option<CustomerIndex> {
         let key = IdKey::of(id);
         let (chunks, arena) = (&self.chunks, &self.arena);
-        self.table.find(key.hash(), |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key))).copied()
+        let hash = self.hasher.key(&key);
+        self.table.find(hash, |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key))).copied()
     }
 
     /// Makes room in the table for `additional` more customers (a restore knows how many come),
     /// so it is not rehashed while they arrive.
     pub fn reserve(&mut self, additional: usize) {
-        let (chunks, arena) = (&self.chunks, &self.arena);
-        self.table.reserve(additional, |&i| record_in(chunks, i).map_or(0, |r| arena.hash(&r.id)));
+        let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
+        self.table.reserve(additional, |&i| record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id)));
     }
 
     /// Puts `customer` in place of the tracked customer `id`, or adds it: `Some(true)` when added,
@@ -92,11 +106,11 @@ impl CustomerStore {
     pub fn upsert(&mut self, id: &str, customer: Customer) -> Option<bool> {
         let key = IdKey::of(id);
         let index = CustomerIndex::try_from(self.len).ok();
-        let (chunks, arena) = (&self.chunks, &self.arena);
+        let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
         let entry = self.table.entry(
-            key.hash(),
+            hasher.key(&key),
             |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key)),
-            |&i| record_in(chunks, i).map_or(0, |r| arena.hash(&r.id)),
+            |&i| record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id)),
         );
         match entry {
             Entry::Occupied(found) => {
@@ -126,8 +140,10 @@ impl CustomerStore {
         let stored = self.arena.store(key)?;
         push_record(&mut self.chunks, Record { customer, id: stored });
         self.len += 1;
-        let (chunks, arena) = (&self.chunks, &self.arena);
-        self.table.insert_unique(key.hash(), index, |&i| record_in(chunks, i).map_or(0, |r| arena.hash(&r.id)));
+        let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
+        self.table.insert_unique(hasher.key(&key), index, |&i| {
+            record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id))
+        });
         Some(index)
     }
 
