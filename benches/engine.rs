@@ -89,7 +89,7 @@ fn inactivity_index() {
         let mut index = InactivityIndex::default();
         let mut filed = vec![NOT_FILED; IDS as usize];
         for (i, id) in ids.iter().enumerate() {
-            index.file(id, T0 + 14 * 24 * HOUR + (i as i64 * 997) % (48 * HOUR), &mut filed[i]);
+            index.file(i as u32, id, T0 + 14 * 24 * HOUR + (i as i64 * 997) % (48 * HOUR), &mut filed[i]);
         }
         let mut taken = 0;
         while let Some((_, due)) = index.take_reached_hour(T0 + 20 * 24 * HOUR) {

@@ -14,7 +14,7 @@ use cxpulse::event::Decoder;
 const CUSTOMERS: usize = 1_000_000;
 const PLAN_VALUES: usize = 100_000;
 /// The replay benchmark's memory per tracked customer (README, Performance).
-const BENCHMARK_BYTES_PER_CUSTOMER: f64 = 379.0;
+const BENCHMARK_BYTES_PER_CUSTOMER: f64 = 108.0;
 
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -174,15 +174,15 @@ pub fn write_customer(w: &mut Writer, c: &Customer, mut segment_ref: impl FnMut(
     w.u8(u8::from(c.reactivated_since) | (u8::from(c.holdout) << 1));
     write_time(w, c.inactive_at, base);
     write_time(w, c.last_message_at, base);
-    write_segments(w, &c.segments, &mut segment_ref);
-    w.varint(c.live_changes.len() as u64);
-    for (t, delta) in &c.live_changes {
+    write_segments(w, &c.segments(), &mut segment_ref);
+    w.varint(c.live_changes().len() as u64);
+    for (t, delta) in c.live_changes() {
         write_time(w, *t, base);
         w.zigzag(i64::from(*delta));
     }
     w.f64(c.lifetime_revenue);
     w.varint(u64::from(c.transitions));
-    match &c.inactive_segments {
+    match c.inactive_segments() {
         None => w.u8(0),
         Some(segments) => {
             w.u8(1);
@@ -239,13 +239,15 @@ pub fn read_customer(
     c.reactivated_since = flags & 1 != 0;
     c.inactive_at = read_time(r, first_seen)?;
     c.last_message_at = read_time(r, first_seen)?;
-    read_segments(r, table, &mut c.segments)?;
-    let changes = r.count(2)?;
-    c.live_changes.reserve_exact(changes);
-    for _ in 0..changes {
+    let mut segments: SmallVec<[SegmentId; 4]> = SmallVec::from_elem(NO_SEGMENT, dimensions);
+    read_segments(r, table, &mut segments)?;
+    for (dim, segment) in segments.into_iter().enumerate() {
+        c.set_segment(dim, segment);
+    }
+    for _ in 0..r.count(2)? {
         let t = read_time(r, first_seen)?;
         let delta = i8::try_from(r.zigzag()?).map_err(|_| DecodeError::Invalid { what: "live change" })?;
-        c.live_changes.push((t, delta));
+        c.push_live_change(t, delta);
     }
     c.lifetime_revenue = r.f64()?;
     c.transitions =
@@ -255,7 +257,7 @@ pub fn read_customer(
         1 => {
             let mut segments = SmallVec::from_elem(NO_SEGMENT, dimensions);
             read_segments(r, table, &mut segments)?;
-            c.inactive_segments = Some(Box::new(segments));
+            c.set_inactive_segments(Some(segments));
         }
         _ => return Err(DecodeError::Invalid { what: "customer inactive segments flag" }),
     }

@@ -117,6 +117,7 @@ pub fn restore(
     let mut named: std::collections::HashSet<String> = [meta_key(number)].into();
     let mut bytes = 0u64;
     let pieces = meta.base.iter().map(|p| ("base", p)).chain(meta.deltas.iter().map(|p| ("delta", p)));
+    reserve_customers(records, number, &meta, partition);
     for (kind, piece) in pieces {
         for c in 0..piece.chunks {
             let key = format!("{number}/{kind}/{}/{c}", piece.seq);
@@ -141,6 +142,21 @@ pub fn restore(
     let unreferenced =
         records.keys().filter(|k| k.starts_with(&prefix) && !named.contains(*k)).cloned().collect::<Vec<_>>();
     Ok(Some(Restored { customers: partition.customer_count(), bytes, meta, unreferenced }))
+}
+
+/// Makes room for the customers the meta counts, so the customer table is not rehashed as they
+/// arrive; never for more than the chunks present could hold (a customer entry takes at least 16
+/// bytes), so a corrupt count cannot make a restore allocate much.
+fn reserve_customers(records: &BTreeMap<String, (i64, Vec<u8>)>, number: i32, meta: &Meta, partition: &mut Partition) {
+    const MIN_CUSTOMER_BYTES: u64 = 16;
+    let pieces = meta.base.iter().map(|p| ("base", p)).chain(meta.deltas.iter().map(|p| ("delta", p)));
+    let present: u64 = pieces
+        .flat_map(|(kind, piece)| (0..piece.chunks).map(move |c| format!("{number}/{kind}/{}/{c}", piece.seq)))
+        // Up to the first missing chunk, where the restore stops anyway (a count in the meta
+        // cannot make this loop long).
+        .map_while(|key| records.get(&key).map(|(_, value)| value.len() as u64))
+        .sum();
+    partition.reserve_customers(meta.customers.min(present / MIN_CUSTOMER_BYTES));
 }
 
 fn apply(partition: &mut Partition, entry: Entry) {

@@ -188,8 +188,8 @@ fn encode_full(partition: &mut Partition, target: usize) -> Vec<Vec<u8>> {
     partition.clear_changes();
     let mut out = Chunker::new(target);
     let catalog = std::sync::Arc::clone(partition.catalog());
-    for entry in partition.customers().iter() {
-        out.next().customer(&catalog, entry.key(), entry.value());
+    for (_, id, customer) in partition.customers().iter() {
+        out.next().customer(&catalog, &id, customer);
     }
     for mut entry in partition.partition_view().segments.iter_mut() {
         entry.dirty = false;
@@ -208,9 +208,9 @@ fn encode_full(partition: &mut Partition, target: usize) -> Vec<Vec<u8>> {
 fn encode_delta(partition: &mut Partition, target: usize) -> Vec<Vec<u8>> {
     let mut out = Chunker::new(target);
     let catalog = std::sync::Arc::clone(partition.catalog());
-    for id in partition.take_dirty_customers() {
-        if let Some(customer) = partition.customers().get(&id) {
-            out.next().customer(&catalog, &id, &customer);
+    for (id, index) in partition.take_dirty_customers() {
+        if let Some(customer) = partition.customers().get(index) {
+            out.next().customer(&catalog, &id, customer);
         }
     }
     for mut entry in partition.partition_view().segments.iter_mut() {

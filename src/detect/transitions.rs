@@ -54,7 +54,7 @@ impl PartitionContext {
         let g = customer.group_index();
         customer.inactive_at = at;
         customer.reactivated_since = false;
-        customer.inactive_segments = None;
+        customer.set_inactive_segments(None);
         self.update_member(customer, at, |a| a.inactive[g] += 1);
 
         let mut fields = customer_fields(self, id, customer);
@@ -114,13 +114,13 @@ impl PartitionContext {
     /// when the transition was counted. A transition older than every window is left alone.
     fn mark_reactivated(&self, customer: &mut Customer) {
         customer.reactivated_since = true;
-        let segments = customer.inactive_segments.take();
+        let segments = customer.take_inactive_segments();
         let at = customer.inactive_at;
         if at <= self.view.clock().saturating_sub(self.settings.horizon_ms()) {
             return;
         }
         let g = customer.group_index();
-        let then = segments.as_deref().unwrap_or(&customer.segments);
+        let then = segments.unwrap_or_else(|| customer.segments());
         for segment in std::iter::once(ALL).chain(then.iter().copied().filter(|s| *s != NO_SEGMENT)) {
             self.update(segment, at, |a| a.reactivated[g] += 1);
         }

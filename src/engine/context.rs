@@ -87,7 +87,7 @@ impl PartitionContext {
             a.kept_delta += kept;
         });
         let mut recent = 0;
-        for &(t, delta) in &customer.live_changes {
+        for &(t, delta) in customer.live_changes() {
             let delta = i64::from(delta);
             recent += delta;
             self.update(segment, t, |a| {
@@ -113,7 +113,7 @@ impl PartitionContext {
     /// Records a change of the live count (churn -1, return +1) at `at`.
     pub fn live_change(&self, customer: &mut Customer, at: Millis, delta: i8) {
         self.update_member(customer, at, |a| a.live_delta += i64::from(delta));
-        customer.live_changes.push((at, delta));
+        customer.push_live_change(at, delta);
     }
 
     /// An event older than the customer's first sighting moves its +1 of the live count.
@@ -135,10 +135,10 @@ impl PartitionContext {
     pub fn before_segments_change(&self, customer: &mut Customer, clock: Millis) {
         let pending = customer.inactive_at != NEVER && !customer.reactivated_since;
         if pending
-            && customer.inactive_segments.is_none()
+            && customer.inactive_segments().is_none()
             && customer.inactive_at > clock.saturating_sub(self.settings.horizon_ms())
         {
-            customer.inactive_segments = Some(Box::new(customer.segments.clone()));
+            customer.set_inactive_segments(Some(customer.segments()));
         }
     }
 
@@ -183,11 +183,11 @@ impl PartitionContext {
     /// The customer's segments as alerts show them: `{dimension: segment}`.
     pub fn segments_json(&self, customer: &Customer) -> Map<String, Value> {
         customer
-            .segments
-            .iter()
-            .filter(|s| **s != crate::state::customer::NO_SEGMENT)
+            .segments()
+            .into_iter()
+            .filter(|s| *s != crate::state::customer::NO_SEGMENT)
             .map(|s| {
-                let (dimension, label) = self.catalog.describe(*s);
+                let (dimension, label) = self.catalog.describe(s);
                 (dimension, Value::String(label.to_string()))
             })
             .collect()

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use dashmap::DashMap;
-use fnv::{FnvBuildHasher, FnvHashSet};
+use fnv::FnvHashSet;
 
 use super::partition::Partition;
 use super::settings::Settings;
@@ -13,7 +12,7 @@ use super::view::PartitionView;
 use crate::event::Millis;
 use crate::state::customer::Customer;
 use crate::state::inactivity_index::NOT_FILED;
-use crate::state::{Deduplicator, SegmentCatalog, TicketBook};
+use crate::state::{CustomerIndex, CustomerStore, Deduplicator, SegmentCatalog, TicketBook};
 
 impl Partition {
     /// Starts tracking what changes, so checkpoints can be incremental; `false` if it was not on
@@ -42,14 +41,18 @@ impl Partition {
         self.last_change
     }
 
-    pub(crate) fn customers(&self) -> &DashMap<CompactString, Customer, FnvBuildHasher> {
+    pub(crate) fn customers(&self) -> &CustomerStore {
         &self.customers
     }
 
-    /// The customers changed since the previous call, sorted (for a stable encoding).
-    pub(crate) fn take_dirty_customers(&mut self) -> Vec<CompactString> {
-        let mut ids: Vec<CompactString> =
-            self.dirty.as_mut().map(std::mem::take).unwrap_or_default().into_iter().collect();
+    /// The customers changed since the previous call with their indices, sorted by id (for a
+    /// stable encoding).
+    pub(crate) fn take_dirty_customers(&mut self) -> Vec<(CompactString, CustomerIndex)> {
+        let dirty = self.dirty.as_mut().map(std::mem::take).unwrap_or_default();
+        let mut ids: Vec<(CompactString, CustomerIndex)> = dirty
+            .into_iter()
+            .filter_map(|i| self.customers.id(i).map(|id| (CompactString::from(id.as_str()), i)))
+            .collect();
         ids.sort_unstable();
         ids
     }
@@ -73,9 +76,16 @@ impl Partition {
 
     /// Puts back a checkpointed customer (replacing an older copy of it).
     pub(crate) fn restore_customer(&mut self, id: CompactString, customer: Customer) {
-        if self.customers.insert(id, customer).is_none() {
+        if self.customers.upsert(&id, customer) == Some(true) {
             self.ctx.view.add_tracked(1);
         }
+    }
+
+    /// Makes room for `customers` more before a restore adds them (bounded by `max_customers`,
+    /// as the count comes from the checkpoint).
+    pub(crate) fn reserve_customers(&mut self, customers: u64) {
+        let bound = self.ctx.settings.max_customers.saturating_sub(self.customers.len());
+        self.customers.reserve(usize::try_from(customers).unwrap_or(usize::MAX).min(bound));
     }
 
     /// Puts back the stream clock and the time of the last window change.
@@ -89,11 +99,12 @@ impl Partition {
     /// then comes due at the next clock advance, with its own time.
     pub(crate) fn finish_restore(&mut self) {
         self.tickets.restored();
-        for mut entry in self.customers.iter_mut() {
-            let (id, customer) = entry.pair_mut();
+        for index in 0..self.customers.len() {
+            let index = index as CustomerIndex; // the store holds at most 2^32 customers
+            let Some((id, customer)) = self.customers.get_mut_with_id(index) else { continue };
             customer.filed_bucket = NOT_FILED;
             if let Some(deadline) = self.ctx.deadline(customer) {
-                self.index.file(id, deadline, &mut customer.filed_bucket);
+                self.index.file(index, &id, deadline, &mut customer.filed_bucket);
             }
         }
     }

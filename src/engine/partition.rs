@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use compact_str::CompactString;
-use dashmap::DashMap;
-use fnv::{FnvBuildHasher, FnvHashSet};
+use fnv::FnvHashSet;
 
 use super::context::PartitionContext;
 use super::settings::Settings;
@@ -14,10 +13,10 @@ use crate::alert::Effect;
 use crate::detect::transitions::ChurnReason;
 use crate::event::{Event, Interaction, Millis, Payload};
 use crate::state::catalog::ALL;
-use crate::state::customer::{Customer, CustomerState, NEVER};
+use crate::state::customer::{Customer, CustomerState, NEVER, NO_SEGMENT};
 use crate::state::holdout::is_holdout;
 use crate::state::inactivity_index::{hour_of, NOT_FILED};
-use crate::state::{Deduplicator, InactivityIndex, SegmentCatalog, TicketBook};
+use crate::state::{CustomerIndex, CustomerStore, Deduplicator, InactivityIndex, SegmentCatalog, TicketBook};
 use crate::window::BucketAggregate;
 
 /// What happened to an accepted-for-processing event (SPEC §4 `cxpulse_events_total{outcome}`).
@@ -58,7 +57,9 @@ impl BoundaryHook for NoBoundaries {
 
 pub struct Partition {
     pub(super) ctx: PartitionContext,
-    pub(super) customers: DashMap<CompactString, Customer, FnvBuildHasher>,
+    /// Only this partition's task reaches its customers (through `&mut self`), so they need no
+    /// concurrent map; see `state::customer_store` for why a plain table is used and what it costs.
+    pub(super) customers: CustomerStore,
     pub(super) index: InactivityIndex,
     pub(super) dedup: Deduplicator,
     pub(super) tickets: TicketBook,
@@ -69,7 +70,7 @@ pub struct Partition {
     /// After `last_change + quiet_span` every rule reads the same until something changes.
     quiet_span: i64,
     /// Customers changed since the last checkpoint took them; `None` when not checkpointed.
-    pub(super) dirty: Option<FnvHashSet<CompactString>>,
+    pub(super) dirty: Option<FnvHashSet<CustomerIndex>>,
     /// Whether reaching `max_customers` has been logged (once per partition).
     limit_logged: bool,
 }
@@ -89,7 +90,7 @@ impl Partition {
             dedup: Deduplicator::new(settings.dedup_window, settings.dedup_max_entries),
             tickets: TicketBook::new(settings.ticket_retention),
             ctx: PartitionContext { settings, catalog, view },
-            customers: DashMap::default(),
+            customers: CustomerStore::default(),
             index: InactivityIndex::default(),
             clock: NEVER,
             boundaries,
@@ -114,7 +115,8 @@ impl Partition {
     pub fn apply(&mut self, event: &Event, effects: &mut Vec<Effect>, hook: &mut dyn BoundaryHook) -> Outcome {
         // The tracked count is one atomic load; the map is consulted only once the limit is reached.
         let tracked = usize::try_from(self.ctx.view.tracked_customers()).unwrap_or(0);
-        if tracked >= self.ctx.settings.max_customers && !self.customers.contains_key(&event.customer_id) {
+        let full = tracked >= self.ctx.settings.max_customers || self.customers.len() >= CustomerIndex::MAX as usize;
+        if full && !self.customers.contains(&event.customer_id) {
             if !self.limit_logged {
                 self.limit_logged = true;
                 tracing::warn!(
@@ -182,44 +184,44 @@ impl Partition {
 
     /// Runs the transitions due at or before `until`, earliest first (ties by customer id).
     fn run_due(&mut self, until: Millis, effects: &mut Vec<Effect>) {
-        while let Some((hour, ids)) = self.index.take_reached_hour(until) {
-            for id in ids {
-                let Some(customer) = self.customers.get(&id) else { continue };
+        while let Some((hour, due)) = self.index.take_reached_hour(until) {
+            for index in due {
+                let Some(customer) = self.customers.get(index) else { continue };
                 if customer.filed_bucket == hour {
-                    if let Some(deadline) = self.ctx.deadline(&customer) {
-                        drop(customer);
-                        self.index.push_due(deadline, id);
+                    if let Some(deadline) = self.ctx.deadline(customer) {
+                        let Some(id) = self.customers.id(index) else { continue };
+                        self.index.push_due(deadline, CompactString::from(id.as_str()), index);
                     }
                 }
             }
         }
         self.index.reach(until);
-        while let Some((at, id)) = self.index.pop_due(until) {
-            let Some(mut customer) = self.customers.get_mut(&id) else { continue };
+        while let Some((at, id, index)) = self.index.pop_due(until) {
+            let Some(customer) = self.customers.get_mut(index) else { continue };
             if customer.filed_bucket != hour_of(at) {
                 continue; // re-filed by later activity
             }
-            match self.ctx.deadline(&customer) {
+            match self.ctx.deadline(customer) {
                 Some(deadline) if deadline == at => {}
                 Some(deadline) => {
                     customer.filed_bucket = NOT_FILED;
-                    self.index.file(&id, deadline, &mut customer.filed_bucket);
+                    self.index.file(index, &id, deadline, &mut customer.filed_bucket);
                     continue;
                 }
                 None => continue,
             }
             match customer.state {
-                CustomerState::Active => self.ctx.go_inactive(&id, &mut customer, at, effects),
-                CustomerState::Inactive => self.ctx.churn(&id, &mut customer, at, ChurnReason::Inactivity, effects),
+                CustomerState::Active => self.ctx.go_inactive(&id, customer, at, effects),
+                CustomerState::Inactive => self.ctx.churn(&id, customer, at, ChurnReason::Inactivity, effects),
                 CustomerState::Churned => continue,
             }
             self.last_change = self.last_change.max(at);
             if let Some(dirty) = &mut self.dirty {
-                dirty.insert(id.clone());
+                dirty.insert(index);
             }
             customer.filed_bucket = NOT_FILED;
-            if let Some(next) = self.ctx.deadline(&customer) {
-                self.index.file(&id, next, &mut customer.filed_bucket);
+            if let Some(next) = self.ctx.deadline(customer) {
+                self.index.file(index, &id, next, &mut customer.filed_bucket);
             }
         }
     }
@@ -228,46 +230,49 @@ impl Partition {
         let ctx = &self.ctx;
         let id = &event.customer_id;
         let ts = event.ts;
+        let index = match self.customers.find(id) {
+            Some(index) => index,
+            None => {
+                let holdout = is_holdout(&ctx.settings.salt, id, ctx.settings.holdout_percent);
+                let mut customer = Customer::new(ts, ctx.settings.dimensions.len(), holdout);
+                ctx.contribute(ALL, &mut customer, 1, self.clock);
+                let Some(index) = self.customers.insert_new(id, customer) else { return };
+                ctx.view.add_tracked(1);
+                index
+            }
+        };
         if let Some(dirty) = &mut self.dirty {
-            dirty.insert(id.clone());
+            dirty.insert(index);
         }
-        if !self.customers.contains_key(id) {
-            let holdout = is_holdout(&ctx.settings.salt, id, ctx.settings.holdout_percent);
-            let mut customer = Customer::new(ts, ctx.settings.dimensions.len(), holdout);
-            ctx.contribute(ALL, &mut customer, 1, self.clock);
-            self.customers.insert(id.clone(), customer);
-            ctx.view.add_tracked(1);
-        }
-        let Some(mut customer) = self.customers.get_mut(id) else { return };
-        let customer = &mut *customer;
+        let Some(customer) = self.customers.get_mut(index) else { return };
         if ts < customer.first_seen {
             ctx.move_first_seen(customer, ts);
         }
-        self.apply_segments(event, customer);
+        apply_segments(ctx, self.clock, event, customer);
         apply_payload(ctx, &mut self.tickets, event, customer, effects);
-        if let Some(deadline) = self.ctx.deadline(customer) {
-            self.index.file(id, deadline, &mut customer.filed_bucket);
+        if let Some(deadline) = ctx.deadline(customer) {
+            self.index.file(index, id, deadline, &mut customer.filed_bucket);
         } else {
             customer.filed_bucket = NOT_FILED;
         }
     }
+}
 
-    /// Last writer wins per configured dimension; the customer's contributions move with it.
-    fn apply_segments(&self, event: &Event, customer: &mut Customer) {
-        for (key, value) in &event.segments {
-            let Some(dim) = self.ctx.catalog.dimension_index(key) else { continue };
-            let segment = self.ctx.catalog.intern(dim, value);
-            let old = customer.segments[dim];
-            if old == segment {
-                continue;
-            }
-            self.ctx.before_segments_change(customer, self.clock);
-            if old != crate::state::customer::NO_SEGMENT {
-                self.ctx.contribute(old, customer, -1, self.clock);
-            }
-            customer.segments[dim] = segment;
-            self.ctx.contribute(segment, customer, 1, self.clock);
+/// Last writer wins per configured dimension; the customer's contributions move with it.
+fn apply_segments(ctx: &PartitionContext, clock: Millis, event: &Event, customer: &mut Customer) {
+    for (key, value) in &event.segments {
+        let Some(dim) = ctx.catalog.dimension_index(key) else { continue };
+        let segment = ctx.catalog.intern(dim, value);
+        let old = customer.segment(dim);
+        if old == segment {
+            continue;
         }
+        ctx.before_segments_change(customer, clock);
+        if old != NO_SEGMENT {
+            ctx.contribute(old, customer, -1, clock);
+        }
+        customer.set_segment(dim, segment);
+        ctx.contribute(segment, customer, 1, clock);
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod catalog;
 pub mod customer;
+pub mod customer_id;
+pub mod customer_store;
 pub mod dedup;
 pub mod holdout;
 pub mod inactivity_index;
@@ -10,6 +12,7 @@ pub mod tickets;
 
 pub use catalog::{SegmentCatalog, SegmentId};
 pub use customer::{Customer, CustomerState};
+pub use customer_store::{CustomerIndex, CustomerStore};
 pub use dedup::Deduplicator;
 pub use inactivity_index::InactivityIndex;
 pub use tickets::TicketBook;
