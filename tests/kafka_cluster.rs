@@ -249,3 +249,26 @@ async fn settle(instances: &[Option<Binary>]) {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_instance_exports_equal_local_and_cluster_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 2).await;
+    let file = simulate(dir.path(), 40, 10);
+    let records: Vec<Record> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| route_line(l.as_bytes())).collect();
+    produce(&bootstrap, &records).await;
+    let port = free_port();
+    let service = InProcess::start(&write_config(dir.path(), &bootstrap, "single", port, CONFIG), port);
+    let local_equals_cluster = || async {
+        let metrics = service.metrics().await;
+        let local = segment_figures(&metrics);
+        events_seen(&metrics) == records.len() as u64 && local.len() > 100 && cluster_figures(&metrics) == local
+    };
+    let equal = wait_for(Duration::from_secs(90), local_equals_cluster).await;
+    let metrics = service.metrics().await;
+    service.stop().await;
+    assert!(equal, "local and cluster figures differ:\n{metrics}");
+}

@@ -8,7 +8,7 @@
 //! precedes the new owner's, so reading from the beginning gives the same result.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use compact_str::CompactString;
 use fnv::FnvHashMap;
@@ -193,12 +193,6 @@ impl MergedFigures<'_> {
     pub fn partitions(&self) -> &[i32] {
         &self.current
     }
-
-    pub fn tracked_customers(&self) -> i64 {
-        let mut total = 0;
-        self.each(|p| total += p.marker.map_or(0, |m| m.tracked));
-        total
-    }
 }
 
 impl FigureSource for MergedFigures<'_> {
@@ -254,9 +248,6 @@ impl FigureSource for MergedFigures<'_> {
         total
     }
 }
-
-/// The exchange as a whole, shared by the reader, the publishers and the HTTP side.
-pub type SharedPartials = Arc<ClusterPartials>;
 
 #[cfg(test)]
 mod tests {

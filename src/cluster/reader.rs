@@ -35,7 +35,6 @@ impl ReadPosition {
 
 pub struct PartialsReader {
     consumer: BaseConsumer<LoggingContext>,
-    topic: String,
     partials: Arc<ClusterPartials>,
     position: Arc<ReadPosition>,
 }
@@ -51,7 +50,7 @@ impl PartialsReader {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, PARTIALS_PARTITION, Offset::Beginning)?;
         consumer.assign(&tpl)?;
-        Ok(PartialsReader { consumer, topic: topic.to_string(), partials, position: Arc::default() })
+        Ok(PartialsReader { consumer, partials, position: Arc::default() })
     }
 
     pub fn position(&self) -> Arc<ReadPosition> {
@@ -97,9 +96,5 @@ impl PartialsReader {
             std::thread::sleep(Duration::from_millis(20));
         }
         true
-    }
-
-    pub fn topic(&self) -> &str {
-        &self.topic
     }
 }
