@@ -16,9 +16,11 @@ use crate::alert::{Alert, AlertKind, Effect};
 use crate::checkpoint::meta::RuleFiring;
 use crate::engine::partition::BoundaryHook;
 use crate::engine::settings::{Rule, Settings};
-use crate::engine::view::EngineView;
+use crate::engine::view::{EngineView, FigureSource, LocalFigures};
 use crate::event::Millis;
-use crate::state::{SegmentCatalog, SegmentId};
+use crate::state::SegmentCatalog;
+use crate::window::WindowFigures;
+use compact_str::CompactString;
 
 /// Firing state of one (rule, segment) pair, exported as `cxpulse_rule_firing`.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,8 +35,9 @@ pub struct RuleEvaluator {
     settings: Arc<Settings>,
     catalog: Arc<SegmentCatalog>,
     view: EngineView,
-    /// (rule index, segment) → firing
-    states: BTreeMap<(usize, SegmentId), bool>,
+    /// (rule index, dimension, segment label) → firing. By name, so the same evaluator can judge
+    /// this process's figures or the whole group's (`cluster`).
+    states: BTreeMap<(usize, String, CompactString), bool>,
     /// Boundaries up to here have been evaluated (live mode, see `catch_up`).
     evaluated_until: Option<Millis>,
     /// Bucket sizes of the windows rules use: where boundaries fall.
@@ -49,27 +52,41 @@ impl RuleEvaluator {
 
     /// Evaluates every rule at clock `at` (end of replay).
     pub fn evaluate_all(&mut self, at: Millis, effects: &mut Vec<Effect>) {
-        self.evaluate(at, |_| true, effects);
+        let (catalog, view) = (Arc::clone(&self.catalog), self.view.clone());
+        self.evaluate(&LocalFigures { catalog: &catalog, view: &view }, at, |_| true, effects);
     }
 
-    /// Live mode: evaluates every rule boundary in (last call, `to`], in time order, against the
-    /// merged view. The first call only sets the starting point.
+    /// Live mode: evaluates every rule boundary in (last call, `to`], in time order, against this
+    /// process's partitions. The first call only sets the starting point.
     pub fn catch_up(&mut self, to: Millis, effects: &mut Vec<Effect>) {
+        let (catalog, view) = (Arc::clone(&self.catalog), self.view.clone());
+        self.catch_up_on(&LocalFigures { catalog: &catalog, view: &view }, to, effects);
+    }
+
+    /// [`RuleEvaluator::catch_up`] against any figure source (the whole group's, `cluster`).
+    pub fn catch_up_on<S: FigureSource>(&mut self, source: &S, to: Millis, effects: &mut Vec<Effect>) {
         let Some(mut from) = self.evaluated_until else {
             self.evaluated_until = Some(to);
             return;
         };
         while let Some(next) = self.boundaries.iter().map(|b| (from.div_euclid(*b) + 1) * b).min().filter(|n| *n <= to)
         {
-            self.at_boundary(next, effects);
+            let settings = Arc::clone(&self.settings);
+            self.evaluate(source, next, |r| next.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
             from = next;
         }
         self.evaluated_until = Some(to.max(from));
     }
 
-    fn evaluate(&mut self, at: Millis, due: impl Fn(&Rule) -> bool, effects: &mut Vec<Effect>) {
+    fn evaluate<S: FigureSource>(
+        &mut self,
+        source: &S,
+        at: Millis,
+        due: impl Fn(&Rule) -> bool,
+        effects: &mut Vec<Effect>,
+    ) {
         let settings = Arc::clone(&self.settings);
-        let segments = self.catalog.all_segments();
+        let segments = source.segments();
         for (index, rule) in settings.rules.iter().enumerate() {
             if !due(rule) {
                 continue;
@@ -78,29 +95,28 @@ impl RuleEvaluator {
                 let wanted_dimension = rule.dimension.as_deref().is_none_or(|d| d == dimension);
                 let wanted_segment = rule.segment.as_deref().is_none_or(|s| s == label.as_str());
                 if wanted_dimension && wanted_segment {
-                    self.evaluate_one(index, rule, *segment, dimension, label, at, effects);
+                    let figures = source.figures(segment, rule.window, at, Some(rule.metric));
+                    self.evaluate_one(index, rule, &figures, (dimension, label), at, effects);
                 }
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn evaluate_one(
         &mut self,
         index: usize,
         rule: &Rule,
-        segment: SegmentId,
-        dimension: &str,
-        label: &str,
+        figures: &WindowFigures,
+        (dimension, label): (&String, &CompactString),
         at: Millis,
         effects: &mut Vec<Effect>,
     ) {
-        let figures = self.view.figures_for(segment, rule.window, at, Some(rule.metric));
         let Some(reading) = figures.read(rule.metric, rule.label.as_deref()) else { return };
         if reading.samples < rule.min_samples {
             return;
         }
-        let firing = self.states.get(&(index, segment)).copied().unwrap_or(false);
+        let key = (index, dimension.clone(), label.clone());
+        let firing = self.states.get(&key).copied().unwrap_or(false);
         let bound = match rule.confidence {
             None => None,
             Some(c) => {
@@ -117,7 +133,7 @@ impl RuleEvaluator {
         } else {
             v < rule.threshold
         };
-        self.states.insert((index, segment), next);
+        self.states.insert(key, next);
         if next != firing {
             let judged = Judged { value: reading.value, bound, firing: next };
             effects.push(Effect::Alert(threshold_alert(rule, dimension, label, judged, at, &self.settings)));
@@ -128,14 +144,11 @@ impl RuleEvaluator {
     pub fn states(&self) -> Vec<RuleState> {
         self.states
             .iter()
-            .map(|((rule, segment), firing)| {
-                let (dimension, label) = self.catalog.describe(*segment);
-                RuleState {
-                    rule: self.settings.rules[*rule].name.clone(),
-                    dimension,
-                    segment: label.to_string(),
-                    firing: *firing,
-                }
+            .map(|((rule, dimension, label), firing)| RuleState {
+                rule: self.settings.rules[*rule].name.clone(),
+                dimension: dimension.clone(),
+                segment: label.to_string(),
+                firing: *firing,
             })
             .collect()
     }
@@ -186,10 +199,8 @@ impl RuleEvaluator {
         self.evaluated_until = evaluated_until;
         self.states.clear();
         for f in firing {
-            let rule = self.settings.rules.iter().position(|r| r.name == f.rule);
-            let segment = self.catalog.find(&f.dimension, &f.segment);
-            if let (Some(rule), Some(segment)) = (rule, segment) {
-                self.states.insert((rule, segment), f.firing);
+            if let Some(rule) = self.settings.rules.iter().position(|r| r.name == f.rule) {
+                self.states.insert((rule, f.dimension.clone(), f.segment.as_str().into()), f.firing);
             }
         }
     }
@@ -198,6 +209,8 @@ impl RuleEvaluator {
 impl BoundaryHook for RuleEvaluator {
     fn at_boundary(&mut self, at: Millis, effects: &mut Vec<Effect>) {
         let settings = Arc::clone(&self.settings);
-        self.evaluate(at, |r| at.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
+        let (catalog, view) = (Arc::clone(&self.catalog), self.view.clone());
+        let local = LocalFigures { catalog: &catalog, view: &view };
+        self.evaluate(&local, at, |r| at.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
     }
 }
