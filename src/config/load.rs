@@ -343,6 +343,7 @@ mod tests {
         assert_eq!(parse_path("windows[1].size"), vec![Key("windows".into()), Index(1), Key("size".into())]);
         assert_eq!(parse_path("a[0]]rt_window "), vec![Key("a".into()), Index(0)]);
         assert_eq!(parse_path("a[x"), vec![Key("a".into())]);
+        assert_eq!(parse_path("x[é]"), vec![Key("x".into())]);
     }
 
     fn problems(result: Result<Config, ConfigError>) -> Vec<String> {

@@ -19,6 +19,7 @@
 //! all within `service.shutdown_timeout`.
 
 pub mod durable;
+mod intake;
 pub mod lifecycle;
 pub mod live_rules;
 pub mod partition_task;

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::durable::{offsets_of, restore_partition, seek_to_checkpoint, Durability};
+use super::intake::{recv, to_head, Head, Input, Received};
 use super::live_rules::RulesHook;
 use super::positions::Positions;
 use super::TaskEnv;
@@ -25,7 +24,7 @@ use crate::checkpoint::Extras;
 use crate::cluster::exchange::{Outlet, Sent};
 use crate::engine::clock::live_floor;
 use crate::engine::{Outcome, Partition};
-use crate::event::{DeadLetter, Event, Millis, Reason, Rejection, SourcePosition};
+use crate::event::{DeadLetter, Reason, Rejection, SourcePosition};
 use crate::source::kafka::{InputSide, LiveConsumer, SIDES};
 use crate::source::merge::{Merger, Pick};
 use crate::state::customer::NEVER;
@@ -37,30 +36,6 @@ const MAX_BATCH: usize = 2_000;
 const TICK: Duration = Duration::from_secs(1);
 /// How long the first and the last publish of an owner wait for their delivery.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(3);
-
-/// A received record, decoded, waiting for its turn in the merge.
-struct Head {
-    offset: i64,
-    received: Instant,
-    /// Event time; invalid records go first (their position in time does not matter).
-    order: Millis,
-    input: Input,
-}
-
-enum Input {
-    /// `raw` is kept to dead-letter the event if the partition refuses it (`customer_limit`).
-    Event {
-        event: Event,
-        key_matches: bool,
-        raw: Box<[u8]>,
-        key: Option<Box<[u8]>>,
-    },
-    Rejected {
-        letter: DeadLetter,
-        key: Option<Vec<u8>>,
-        null_value: bool,
-    },
-}
 
 #[derive(Default)]
 struct Batch {
@@ -461,58 +436,6 @@ impl PartitionTask {
         }
         Ok(())
     }
-}
-
-async fn recv(side: &Option<InputSide>) -> KafkaResult<BorrowedMessage<'_>> {
-    match side {
-        Some(input) => input.queue.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// What a partition queue gave.
-enum Received {
-    Record(Head),
-    /// librdkafka's end-of-partition marker (`enable.partition.eof`): it follows the last record
-    /// the broker held when it answered the fetch.
-    End,
-    /// A consumer error (logged).
-    Nothing,
-}
-
-/// Decodes a received record.
-fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>>) -> Received {
-    let message = match received {
-        Ok(message) => message,
-        Err(KafkaError::PartitionEOF(_)) => return Received::End,
-        Err(error) => {
-            tracing::warn!(partition = number, %error, "kafka partition error");
-            return Received::Nothing;
-        }
-    };
-    let offset = message.offset();
-    let key = message.key();
-    let position = || SourcePosition::Kafka { topic: message.topic().to_string(), partition: number, offset };
-    let rejected = |rejection: Rejection, payload: &[u8], null_value: bool| Input::Rejected {
-        letter: DeadLetter::new(rejection, position(), payload.to_vec()),
-        key: key.map(<[u8]>::to_vec),
-        null_value,
-    };
-    let (order, input) = match message.payload() {
-        None => (
-            Millis::MIN,
-            rejected(Rejection::new(Reason::MalformedJson, "record has no value (null payload)"), &[], true),
-        ),
-        Some(bytes) => match env.decoder.decode(bytes, Some(env.clock.now_ms())) {
-            Ok(event) => {
-                let key_matches = key == Some(event.customer_id.as_bytes());
-                let (raw, key) = (Box::from(bytes), key.map(Box::from));
-                (event.ts, Input::Event { event, key_matches, raw, key })
-            }
-            Err(rejection) => (Millis::MIN, rejected(rejection, bytes, false)),
-        },
-    };
-    Received::Record(Head { offset, received: Instant::now(), order, input })
 }
 
 /// Counts an effect; segment alerts are logged (they name segments, never customers).
