@@ -80,7 +80,9 @@ for n in 1 2 3; do
             while [ -z "$seen" ]; do
                 all=1
                 for port in "${ports[@]}"; do
-                    curl -s "http://127.0.0.1:$port/metrics" | grep -q "segment=\"$value\".*scope=\"cluster\"" || { all=0; break; }
+                    # Read whole before grep: `grep -q` closing the pipe early fails curl under pipefail.
+                    text=$(curl -s "http://127.0.0.1:$port/metrics" || true)
+                    grep -q "segment=\"$value\".*scope=\"cluster\"" <<< "$text" || { all=0; break; }
                 done
                 if [ "$all" -eq 1 ]; then seen=$(date +%s.%N); else sleep 0.05; fi
             done

@@ -8,6 +8,7 @@ mod common;
 
 use common::uuid;
 use cxpulse::cluster::exchange::shape_of;
+use cxpulse::cluster::publisher::Progress;
 use cxpulse::cluster::PartialsPublisher;
 use cxpulse::config::Config;
 use cxpulse::engine::{Engine, NoBoundaries};
@@ -24,7 +25,7 @@ fn main() {
         let engine = Engine::new(&config);
         let decoder = Decoder::new(config.limits.max_event_bytes, config.segments.dimensions.clone(), 0);
         let mut partition = engine.partition(0);
-        let mut publisher = PartialsPublisher::new(0, 1, shape_of(&engine.settings));
+        let mut publisher = PartialsPublisher::new(0, 1, shape_of(&engine.settings), Vec::new());
         let mut effects = Vec::new();
         let (mut bytes, mut records, mut first) = (Vec::new(), 0usize, 0usize);
         let mut i = 0u64;
@@ -42,7 +43,8 @@ fn main() {
                 effects.clear();
                 i += 1;
             }
-            let published = publisher.collect(partition.view(), &engine.catalog, partition.clock(), 0);
+            let published =
+                publisher.collect(partition.view(), &engine.catalog, Progress::default(), partition.clock(), 0);
             let size: usize = published.iter().map(|r| r.key().len() + r.encode().len()).sum();
             if second == 0 {
                 first = size;
@@ -53,7 +55,7 @@ fn main() {
         }
         publisher.resend_all();
         let full: usize = publisher
-            .collect(partition.view(), &engine.catalog, partition.clock(), 0)
+            .collect(partition.view(), &engine.catalog, Progress::default(), partition.clock(), 0)
             .iter()
             .map(|r| r.key().len() + r.encode().len())
             .sum();

@@ -6,7 +6,8 @@
 //! several, every partition's clock ends at its own last event, where replay's single clock ends
 //! at the last event of all: transitions due in between happen in replay only. So the check there
 //! is that live transitions are replay's, and every replay-only one is due after its partition's
-//! last event. Threshold rules compare exactly only with one partition (see `service::live_rules`).
+//! last event. Threshold rules are compared here with one partition; `kafka_cluster` compares them
+//! with four partitions on three instances (see `service::live_rules`).
 
 mod support;
 

@@ -80,30 +80,34 @@ pub fn output_ends(config: &ClientConfig, topics: &[String]) -> Result<BTreeMap<
 #[derive(Debug, Default)]
 pub struct Suppression {
     ids: HashSet<String>,
-    /// Once processing has reached these next offsets (per side) the set is dropped.
+    /// Once processing has reached these next offsets (per side) `ids` is dropped.
     until: [i64; 2],
+    /// Ids of records not tied to input (no input header: threshold alerts), kept until
+    /// re-emitted.
+    untied: HashSet<String>,
 }
 
 impl Suppression {
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.len() + self.untied.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.ids.is_empty() && self.untied.is_empty()
     }
 
     /// Whether `id` was published already (then it is forgotten: it is re-emitted once).
     pub fn suppress(&mut self, id: &str) -> bool {
-        self.ids.remove(id)
+        self.ids.remove(id) || self.untied.remove(id)
     }
 
-    /// Drops the set once processing passed the furthest input any of its records came from.
+    /// Drops the input-tied ids once processing passed the furthest input any of their records
+    /// came from; `true` when nothing is left to suppress.
     pub fn passed(&mut self, next: [i64; 2]) -> bool {
         if !self.ids.is_empty() && next[0] >= self.until[0] && next[1] >= self.until[1] {
             self.ids = HashSet::new();
         }
-        self.ids.is_empty()
+        self.is_empty()
     }
 }
 
@@ -126,7 +130,7 @@ pub fn read_back(
             remaining.insert((topic.clone(), *p), end);
         }
     }
-    let mut out = Suppression { ids: HashSet::new(), until: [-1, -1] };
+    let mut out = Suppression { until: [-1, -1], ..Suppression::default() };
     let mut read = 0u64;
     if remaining.is_empty() {
         return Ok((out, read));
@@ -155,14 +159,18 @@ pub fn read_back(
         if header(PARTITION_HEADER) != Some(wanted.as_str()) {
             continue;
         }
-        if let Some(id) = header(ID_HEADER) {
-            out.ids.insert(id.to_string());
-        }
-        if let Some(next) = header(INPUT_HEADER) {
-            for (side, value) in next.split(',').take(2).enumerate() {
-                if let Ok(v) = value.parse::<i64>() {
-                    out.until[side] = out.until[side].max(v);
+        let Some(id) = header(ID_HEADER) else { continue };
+        match header(INPUT_HEADER) {
+            Some(next) => {
+                out.ids.insert(id.to_string());
+                for (side, value) in next.split(',').take(2).enumerate() {
+                    if let Ok(v) = value.parse::<i64>() {
+                        out.until[side] = out.until[side].max(v);
+                    }
                 }
+            }
+            None => {
+                out.untied.insert(id.to_string());
             }
         }
     }

@@ -57,7 +57,12 @@
 //! committed offset says. Effects produced by
 //! the wall-clock tick depend on when the tick runs, not only on the input; their ids are still
 //! deterministic (kind, customer, stream time), so a tick transition re-done after a restore is
-//! suppressed by id like any other.
+//! suppressed by id like any other. Threshold alerts are not tied to input offsets at all: the
+//! owner of partition 0 raises them when the group's partitions have all passed a boundary
+//! (`service::live_rules`), which may be long after its own input moved on. They carry no input
+//! header, and their ids stay in the set until re-emitted (then suppressed) rather than until
+//! the input passes them; the restored rule state re-evaluates every boundary after its own
+//! `evaluated_until`, so each of them is re-emitted once at most.
 //!
 //! # Compatibility ([`fingerprint`], [`format`])
 //! The format is versioned and independent of the in-memory layout; segments are named by

@@ -11,7 +11,7 @@ use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::merged::ClusterPartials;
-use super::publisher::PartialsPublisher;
+use super::publisher::{PartialsPublisher, Progress};
 use super::reader::{PartialsReader, ReadPosition, PARTIALS_PARTITION};
 use crate::engine::{Partition, Settings};
 use crate::event::Millis;
@@ -119,7 +119,9 @@ impl Exchange {
         if !caught_up {
             tracing::warn!(partition, topic = self.topic, "partials topic not read to its end; publishing anyway");
         }
-        let publisher = PartialsPublisher::new(partition, self.partials.next_epoch(partition), shape_of(settings));
+        let bucket_ms = settings.windows.iter().map(|w| w.bucket_ms).collect();
+        let publisher =
+            PartialsPublisher::new(partition, self.partials.next_epoch(partition), shape_of(settings), bucket_ms);
         Outlet { exchange: Arc::clone(self), publisher, failed: Arc::default() }
     }
 
@@ -165,13 +167,13 @@ impl Outlet {
         self.publisher.epoch()
     }
 
-    /// Sends one publish (the changes since the last, or everything after a failure); what comes
-    /// back says whether it was delivered.
-    pub fn publish(&mut self, partition: &Partition, now: Millis) -> Sent {
+    /// Sends one publish (the changes since the last, or everything after a failure) with the
+    /// task's `progress`; what comes back says whether it was delivered.
+    pub fn publish(&mut self, partition: &Partition, progress: Progress, now: Millis) -> Sent {
         if self.failed.swap(false, Ordering::AcqRel) {
             self.publisher.resend_all();
         }
-        let records = self.publisher.collect(partition.view(), partition.catalog(), partition.clock(), now);
+        let records = self.publisher.collect(partition.view(), partition.catalog(), progress, partition.clock(), now);
         let exchange = &self.exchange;
         let mut deliveries = Vec::with_capacity(records.len());
         let mut bytes = 0;

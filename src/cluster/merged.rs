@@ -8,13 +8,14 @@
 //! precedes the new owner's, so reading from the beginning gives the same result.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 use compact_str::CompactString;
 use fnv::FnvHashMap;
 
 use super::record::{Marker, Record, SegmentHead, SegmentName};
-use crate::engine::view::FigureSource;
+use crate::detect::boundaries::BoundaryBook;
+use crate::engine::view::{FigureSource, RuleFigures};
 use crate::event::Millis;
 use crate::state::customer::NEVER;
 use crate::window::{SegmentMetric, SegmentPartial, WindowFigures, WindowSpec};
@@ -24,6 +25,10 @@ use crate::window::{SegmentMetric, SegmentPartial, WindowFigures, WindowSpec};
 struct Published {
     epoch: u64,
     marker: Option<Marker>,
+    /// The clock of the latest marker of any epoch: how far the partition's rule-boundary
+    /// snapshots have arrived, kept while a new owner's first marker is on its way. `None` while
+    /// the partition may still have its first events unread (`Marker::idle`).
+    boundaries_through: Option<Millis>,
     segments: FnvHashMap<SegmentName, SegmentPartial>,
     /// Records since the last marker.
     staged: Vec<Record>,
@@ -47,6 +52,11 @@ pub struct ClusterPartials {
     /// Partials older than this (ms) are left out of the merge.
     stale_after: Millis,
     partitions: RwLock<BTreeMap<i32, Published>>,
+    /// Every partition's rule-boundary snapshots not yet evaluated (`detect::boundaries`). Kept
+    /// across epochs: a new owner publishes the same snapshots for the boundaries it reaches again.
+    boundaries: Mutex<BoundaryBook>,
+    /// The input topics' partition count, 0 until known: the rule watermark waits for each.
+    input_partitions: std::sync::atomic::AtomicUsize,
     /// Records refused (undecodable, out of bounds, stale epoch).
     refused: std::sync::atomic::AtomicU64,
 }
@@ -59,6 +69,8 @@ impl ClusterPartials {
             max_segments,
             stale_after,
             partitions: RwLock::default(),
+            boundaries: Mutex::new(BoundaryBook::bounded(max_segments)),
+            input_partitions: Default::default(),
             refused: Default::default(),
         }
     }
@@ -92,7 +104,7 @@ impl ClusterPartials {
             return;
         }
         if epoch > published.epoch {
-            *published = Published { epoch, ..Published::default() };
+            *published = Published { epoch, boundaries_through: published.boundaries_through, ..Published::default() };
         }
         match record {
             Record::Marker { marker, .. } => {
@@ -104,6 +116,12 @@ impl ClusterPartials {
                     }
                 }
                 published.marker = Some(marker);
+                if marker.clock != NEVER || marker.idle {
+                    published.boundaries_through = Some(marker.clock);
+                }
+                if marker.rules_released != NEVER {
+                    self.boundaries.lock().unwrap_or_else(|e| e.into_inner()).forget_through(marker.rules_released);
+                }
                 drop(all);
                 for _ in 0..over {
                     self.refuse();
@@ -115,13 +133,17 @@ impl ClusterPartials {
 
     /// Applies a staged record; `false` when it is out of bounds.
     fn apply(&self, published: &mut Published, record: Record) -> bool {
+        if let Record::Boundary { partition, segment, window, at, figures, .. } = record {
+            let mut book = self.boundaries.lock().unwrap_or_else(|e| e.into_inner());
+            return (window as usize) < self.windows.len() && book.record(partition, at, window, segment, *figures);
+        }
         let (segment, fits) = match &record {
             Record::Bucket { segment, window, slot, .. } => {
                 let ring = self.windows.get(*window as usize);
                 (segment, ring.is_some_and(|w| i64::from(*slot) < w.size_ms / w.bucket_ms))
             }
             Record::Head { segment, head, .. } => (segment, head.bases.len() == self.windows.len()),
-            Record::Marker { .. } => return true,
+            Record::Marker { .. } | Record::Boundary { .. } => return true,
         };
         let room = published.segments.contains_key(segment) || published.segments.len() < self.max_segments;
         if !fits || !room {
@@ -133,9 +155,36 @@ impl ClusterPartials {
                 partial.rings[window as usize].put_slot(slot as usize, bucket, *agg)
             }
             Record::Head { head, .. } => put_head(partial, head),
-            Record::Marker { .. } => {}
+            Record::Marker { .. } | Record::Boundary { .. } => {}
         }
         true
+    }
+
+    /// The input topics' partition count (the probe reads it from the brokers).
+    pub fn set_input_partitions(&self, partitions: usize) {
+        self.input_partitions.store(partitions, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Runs `f` on the book of rule-boundary snapshots with the group's rule watermark: the
+    /// lowest clock the input partitions published. Every input partition is waited for until
+    /// it has a clock (or is idle), and a partition whose owner is gone or changing keeps its last
+    /// clock: its snapshots are part of every later boundary. Idle partitions (no event, none
+    /// unread) have nothing to contribute. `None` until the partition count is known.
+    pub fn with_boundaries<T>(&self, f: impl FnOnce(&mut BoundaryBook, Millis) -> T) -> Option<T> {
+        let partitions = self.input_partitions.load(std::sync::atomic::Ordering::Relaxed);
+        let watermark = {
+            let all = self.read();
+            let mut low = None::<Millis>;
+            for partition in 0..i32::try_from(partitions).ok()? {
+                match all.get(&partition)?.boundaries_through? {
+                    NEVER => {}
+                    clock => low = Some(low.map_or(clock, |l| l.min(clock))),
+                }
+            }
+            low?
+        };
+        let mut book = self.boundaries.lock().unwrap_or_else(|e| e.into_inner());
+        Some(f(&mut book, watermark))
     }
 
     /// Every partition's age at wall clock `now`, by partition.
@@ -195,14 +244,8 @@ impl MergedFigures<'_> {
     }
 }
 
-impl FigureSource for MergedFigures<'_> {
+impl RuleFigures for MergedFigures<'_> {
     type Segment = SegmentName;
-
-    fn clock(&self) -> Millis {
-        let mut clock = NEVER;
-        self.each(|p| clock = clock.max(p.marker.map_or(NEVER, |m| m.clock)));
-        clock
-    }
 
     fn segments(&self) -> Vec<(SegmentName, String, CompactString)> {
         let mut names = BTreeSet::new();
@@ -223,6 +266,14 @@ impl FigureSource for MergedFigures<'_> {
             }
         });
         figures
+    }
+}
+
+impl FigureSource for MergedFigures<'_> {
+    fn clock(&self) -> Millis {
+        let mut clock = NEVER;
+        self.each(|p| clock = clock.max(p.marker.map_or(NEVER, |m| m.clock)));
+        clock
     }
 
     fn by_state(&self, segment: &SegmentName) -> [i64; 3] {
@@ -253,6 +304,7 @@ impl FigureSource for MergedFigures<'_> {
 mod tests {
     use super::*;
     use crate::cluster::exchange::shape_of;
+    use crate::cluster::publisher::Progress;
     use crate::cluster::PartialsPublisher;
     use crate::config::Config;
     use crate::engine::{Engine, NoBoundaries};
@@ -266,7 +318,9 @@ mod tests {
         into: &ClusterPartials,
     ) {
         for (partition, publisher) in partitions.iter_mut() {
-            for record in publisher.collect(partition.view(), partition.catalog(), partition.clock(), 1_000) {
+            for record in
+                publisher.collect(partition.view(), partition.catalog(), Progress::default(), partition.clock(), 1_000)
+            {
                 into.receive(Record::decode(&record.encode()).unwrap());
             }
         }
@@ -281,8 +335,9 @@ mod tests {
         let decoder = Decoder::new(settings.max_event_bytes, settings.dimensions.clone(), u64::MAX / 4);
         let max_segments = 1 + settings.dimensions.len() * (settings.max_values + 1);
         let partials = ClusterPartials::new(settings.windows.clone(), shape_of(settings), max_segments, 60_000);
-        let mut parts: Vec<_> =
-            (0..2).map(|p| (engine.partition(p), PartialsPublisher::new(p, 1, shape_of(settings)))).collect();
+        let mut parts: Vec<_> = (0..2)
+            .map(|p| (engine.partition(p), PartialsPublisher::new(p, 1, shape_of(settings), Vec::new())))
+            .collect();
         let mut effects = Vec::new();
         let start = 1_767_225_600_000i64;
         for i in 0..400i64 {
@@ -316,13 +371,17 @@ mod tests {
         // A new owner of partition 1 (epoch 2) publishes in full; the old owner's later publish
         // (epoch 1, a zombie) is dropped.
         let (partition, publisher) = &mut parts[1];
-        let mut zombie = std::mem::replace(publisher, PartialsPublisher::new(1, 2, shape_of(settings)));
-        for record in publisher.collect(partition.view(), partition.catalog(), partition.clock(), 2_000) {
+        let mut zombie = std::mem::replace(publisher, PartialsPublisher::new(1, 2, shape_of(settings), Vec::new()));
+        for record in
+            publisher.collect(partition.view(), partition.catalog(), Progress::default(), partition.clock(), 2_000)
+        {
             partials.receive(record);
         }
         let refused = partials.refused();
         zombie.resend_all();
-        for record in zombie.collect(partition.view(), partition.catalog(), partition.clock(), 3_000) {
+        for record in
+            zombie.collect(partition.view(), partition.catalog(), Progress::default(), partition.clock(), 3_000)
+        {
             partials.receive(record);
         }
         assert!(partials.refused() > refused, "a fenced owner's records are refused");
@@ -330,5 +389,51 @@ mod tests {
         assert_eq!(render_segment_metrics(settings, &merged, &[], local.clock()), a);
         assert_eq!(partials.ages(3_000)[1].age_seconds, Some(1.0), "the zombie's marker did not count");
         assert!(partials.merged(70_000).partitions().is_empty(), "stale partials are left out");
+    }
+
+    fn marker(partition: i32, epoch: u64, clock: Millis, idle: bool, rules_released: Millis) -> Record {
+        Record::Marker {
+            partition,
+            epoch,
+            marker: Marker { clock, published_at: 0, tracked: 0, shape: 7, idle, rules_released },
+        }
+    }
+
+    #[test]
+    fn the_rule_watermark_waits_for_every_input_partition_and_survives_a_new_owner() {
+        let windows = Config::builtin().map(|c| Engine::new(&c).settings.windows.clone()).unwrap();
+        let partials = ClusterPartials::new(windows, 7, 100, 60_000);
+        let watermark = || partials.with_boundaries(|_, w| w);
+        partials.receive(marker(0, 1, 5_000, false, NEVER));
+        assert_eq!(watermark(), None, "the partition count is not known yet");
+        partials.set_input_partitions(3);
+        assert_eq!(watermark(), None, "partitions 1 and 2 have published nothing");
+        partials.receive(marker(1, 1, NEVER, false, NEVER));
+        partials.receive(marker(2, 1, 9_000, false, NEVER));
+        assert_eq!(watermark(), None, "partition 1 may still have its first events unread");
+        partials.receive(marker(1, 1, NEVER, true, NEVER));
+        assert_eq!(watermark(), Some(5_000), "an idle partition is not waited for");
+        // Partition 0 changes owner: its last clock holds until the new owner's first marker.
+        let segment = SegmentName { dimension: "all".into(), label: "all".into() };
+        let boundary = Record::Boundary {
+            partition: 0,
+            epoch: 2,
+            segment,
+            window: 1,
+            slot: 0,
+            at: 3_600_000,
+            figures: Box::default(),
+        };
+        partials.receive(boundary);
+        assert_eq!(watermark(), Some(5_000));
+        partials.receive(marker(0, 2, 4_000_000, false, NEVER));
+        assert_eq!(watermark(), Some(9_000));
+        assert_eq!(partials.with_boundaries(|book, _| book.boundaries(None, Millis::MAX)), Some(vec![3_600_000]));
+        partials.receive(marker(0, 2, 4_000_000, false, 3_600_000));
+        assert_eq!(
+            partials.with_boundaries(|book, _| book.boundaries(None, Millis::MAX)),
+            Some(vec![]),
+            "released boundaries are dropped"
+        );
     }
 }

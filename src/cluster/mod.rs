@@ -20,6 +20,12 @@
 //!   The window of risk is two owners choosing the same epoch, which needs the new owner to be
 //!   assigned before the old one's first marker reached the topic; the old owner writes that
 //!   marker at once on assignment, so the window is one produce round trip.
+//! - **Rule boundaries** (`detect::boundaries`): with its partials a partition publishes the
+//!   snapshot of its rule windows at every boundary it reached since, before the marker, so a
+//!   marker's clock tells every reader that the partition's snapshots up to it have arrived. The
+//!   owner of partition 0 judges a boundary once every input partition's clock is past it
+//!   (`ClusterPartials::with_boundaries`), and its markers say how far a checkpoint holds the
+//!   rule state, up to where every reader may drop snapshots.
 //! - **Staleness** (`merged::ClusterPartials::ages`): an owner publishes a marker every tick even
 //!   when nothing changed; partials whose marker is older than `cluster.stale_after` are left out
 //!   of the merge and reported by `cxpulse_partials_age_seconds{partition}` and `/readyz`.

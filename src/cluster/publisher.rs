@@ -4,27 +4,56 @@
 //! since, and the heads of the segments touched), then a marker. The first publish of an owner is
 //! full (every held slot and every head) under a new epoch, so readers drop whatever an earlier
 //! owner left and rebuild the partition from this owner alone.
+//!
+//! The partition's rule-boundary snapshots taken since go out with it, before the marker, so a
+//! marker's clock tells readers that every boundary up to it has arrived (`detect::boundaries`).
+//! The last [`KEPT_BOUNDARIES`] are kept and sent again with a full publish.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::record::{Marker, Record, SegmentHead, SegmentName};
+use crate::detect::boundaries::{BoundarySnapshot, KEPT_BOUNDARIES};
 use crate::engine::view::PartitionView;
 use crate::event::Millis;
+use crate::state::customer::NEVER;
 use crate::state::SegmentCatalog;
 use crate::window::SegmentPartial;
+
+/// What a partition task publishes besides its partials.
+#[derive(Debug)]
+pub struct Progress {
+    /// Rule-boundary snapshots taken since the last publish.
+    pub boundaries: Vec<BoundarySnapshot>,
+    /// No record of the partition is waiting unread.
+    pub caught_up: bool,
+    /// Partition 0: rule boundaries up to here are evaluated durably (`Marker::rules_released`).
+    pub rules_released: Millis,
+}
+
+impl Default for Progress {
+    /// Nothing new, caught up, no rules.
+    fn default() -> Self {
+        Progress { boundaries: Vec::new(), caught_up: true, rules_released: NEVER }
+    }
+}
 
 pub struct PartialsPublisher {
     partition: i32,
     epoch: u64,
     shape: u64,
+    /// Bucket size of each window: where a boundary record's compaction slot comes from.
+    bucket_ms: Vec<i64>,
     /// The next publish must carry everything (first publish, or a record of the last one was lost).
     full: bool,
+    /// The latest boundary snapshots, oldest first.
+    boundaries: VecDeque<BoundarySnapshot>,
 }
 
 impl PartialsPublisher {
     /// `epoch` must exceed every epoch already published for `partition` (`ClusterPartials::next_epoch`).
-    pub fn new(partition: i32, epoch: u64, shape: u64) -> Self {
-        PartialsPublisher { partition, epoch, shape, full: true }
+    pub fn new(partition: i32, epoch: u64, shape: u64, bucket_ms: Vec<i64>) -> Self {
+        PartialsPublisher { partition, epoch, shape, bucket_ms, full: true, boundaries: VecDeque::new() }
     }
 
     pub fn epoch(&self) -> u64 {
@@ -36,16 +65,32 @@ impl PartialsPublisher {
         self.full = true;
     }
 
-    /// The records of one publish, the marker last.
+    /// The records of one publish, the marker last: the partials changed since the last publish
+    /// and the boundary snapshots taken since.
     pub fn collect(
         &mut self,
         view: &PartitionView,
         catalog: &Arc<SegmentCatalog>,
+        progress: Progress,
         clock: Millis,
         now: Millis,
     ) -> Vec<Record> {
         let full = std::mem::take(&mut self.full);
         let mut out = Vec::new();
+        // Every fresh snapshot goes out (a backlog crosses many boundaries per publish); a full
+        // publish sends again the ones kept from before.
+        if full {
+            for snapshot in &self.boundaries {
+                self.boundary_records(snapshot, &mut out);
+            }
+        }
+        for snapshot in &progress.boundaries {
+            self.boundary_records(snapshot, &mut out);
+        }
+        self.boundaries.extend(progress.boundaries);
+        while self.boundaries.len() > KEPT_BOUNDARIES {
+            self.boundaries.pop_front();
+        }
         for mut entry in view.segments.iter_mut() {
             let id = *entry.key();
             let partial = entry.value_mut();
@@ -57,9 +102,31 @@ impl PartialsPublisher {
             let segment = SegmentName { dimension: dimension.into(), label };
             self.segment_records(&segment, partial, full, &mut out);
         }
-        let marker = Marker { clock, published_at: now, tracked: view.tracked_customers(), shape: self.shape };
+        let marker = Marker {
+            clock,
+            published_at: now,
+            tracked: view.tracked_customers(),
+            shape: self.shape,
+            idle: clock == NEVER && progress.caught_up,
+            rules_released: progress.rules_released,
+        };
         out.push(Record::Marker { partition: self.partition, epoch: self.epoch, marker });
         out
+    }
+
+    fn boundary_records(&self, snapshot: &BoundarySnapshot, out: &mut Vec<Record>) {
+        for (window, segment, figures) in &snapshot.figures {
+            let bucket_ms = self.bucket_ms.get(*window as usize).copied().unwrap_or(1).max(1);
+            out.push(Record::Boundary {
+                partition: self.partition,
+                epoch: self.epoch,
+                segment: segment.clone(),
+                window: *window,
+                slot: snapshot.at.div_euclid(bucket_ms).rem_euclid(KEPT_BOUNDARIES as i64) as u32,
+                at: snapshot.at,
+                figures: Box::new(*figures),
+            });
+        }
     }
 
     fn segment_records(&self, segment: &SegmentName, partial: &mut SegmentPartial, full: bool, out: &mut Vec<Record>) {

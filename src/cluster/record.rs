@@ -5,28 +5,24 @@
 //! - `Bucket`: one slot of one window ring of one segment (key: partition, segment, window, slot).
 //! - `Head`: a segment's unwindowed part, its customers by state, lifetime revenue and the ring
 //!   bases (key: partition, segment).
+//! - `Boundary`: one segment's window as the partition stood at a rule boundary, for the rules
+//!   (`detect::boundaries`); key: partition, segment, window and the boundary's slot among the
+//!   last [`KEPT_BOUNDARIES`](crate::detect::boundaries::KEPT_BOUNDARIES) of that window, so compaction keeps as many as a reader keeps.
 //! - `Marker`: ends a publish; its arrival makes the records before it current (key: partition).
 //!
 //! Values use the checkpoint's primitives (varints, sparse buckets) behind their own record types,
 //! so a stray checkpoint record is refused as the wrong type rather than misread.
 
-use compact_str::CompactString;
-
 use crate::checkpoint::codec::{DecodeError, Reader, Writer};
 use crate::checkpoint::format::{read_aggregate, read_header, write_aggregate, write_header};
 use crate::event::Millis;
-use crate::window::BucketAggregate;
+pub use crate::state::SegmentName;
+use crate::window::{BucketAggregate, WindowFigures};
 
 const BUCKET: u8 = 20;
 const HEAD: u8 = 21;
 const MARKER: u8 = 22;
-
-/// A segment by name: ids are per process, names mean the same on every instance.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SegmentName {
-    pub dimension: CompactString,
-    pub label: CompactString,
-}
+const BOUNDARY: u8 = 23;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -50,6 +46,16 @@ pub enum Record {
         epoch: u64,
         marker: Marker,
     },
+    Boundary {
+        partition: i32,
+        epoch: u64,
+        segment: SegmentName,
+        window: u32,
+        /// The boundary's bucket index modulo `KEPT_BOUNDARIES` (its compaction slot).
+        slot: u32,
+        at: Millis,
+        figures: Box<WindowFigures>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -70,20 +76,30 @@ pub struct Marker {
     pub tracked: i64,
     /// Hash of the state-shaping configuration: partials of another shape are not merged.
     pub shape: u64,
+    /// No event yet (`clock` is `NEVER`) and none waiting on the broker: rules need not wait for
+    /// this partition. `NEVER` without it means its first events may still be unread.
+    pub idle: bool,
+    /// Partition 0 only (`NEVER` elsewhere): rule boundaries up to here are evaluated in the rule
+    /// state its checkpoint holds, so readers may drop their snapshots (`detect::boundaries`).
+    pub rules_released: Millis,
 }
 
 impl Record {
     pub fn partition(&self) -> i32 {
         match self {
-            Record::Bucket { partition, .. } | Record::Head { partition, .. } | Record::Marker { partition, .. } => {
-                *partition
-            }
+            Record::Bucket { partition, .. }
+            | Record::Head { partition, .. }
+            | Record::Marker { partition, .. }
+            | Record::Boundary { partition, .. } => *partition,
         }
     }
 
     pub fn epoch(&self) -> u64 {
         match self {
-            Record::Bucket { epoch, .. } | Record::Head { epoch, .. } | Record::Marker { epoch, .. } => *epoch,
+            Record::Bucket { epoch, .. }
+            | Record::Head { epoch, .. }
+            | Record::Marker { epoch, .. }
+            | Record::Boundary { epoch, .. } => *epoch,
         }
     }
 
@@ -106,6 +122,13 @@ impl Record {
             Record::Marker { partition, .. } => {
                 w.u8(MARKER);
                 w.zigzag(i64::from(*partition));
+            }
+            Record::Boundary { partition, segment, window, slot, .. } => {
+                w.u8(BOUNDARY);
+                w.zigzag(i64::from(*partition));
+                write_name(&mut w, segment);
+                w.varint(u64::from(*window));
+                w.varint(u64::from(*slot));
             }
         }
         w.buf
@@ -144,6 +167,19 @@ impl Record {
                 w.zigzag(marker.published_at);
                 w.zigzag(marker.tracked);
                 w.u64_fixed(marker.shape);
+                w.u8(u8::from(marker.idle));
+                w.zigzag(marker.rules_released);
+            }
+            Record::Boundary { partition, epoch, segment, window, slot, at, figures } => {
+                write_header(&mut w, BOUNDARY);
+                write_common(&mut w, *partition, *epoch);
+                write_name(&mut w, segment);
+                w.varint(u64::from(*window));
+                w.varint(u64::from(*slot));
+                w.zigzag(*at);
+                write_aggregate(&mut w, &figures.agg);
+                w.zigzag(figures.live_at_start);
+                w.zigzag(figures.kept_since_start);
             }
         }
         w.buf
@@ -186,7 +222,26 @@ impl Record {
                     published_at: r.zigzag()?,
                     tracked: r.zigzag()?,
                     shape: r.u64_fixed()?,
+                    idle: match r.u8()? {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(DecodeError::Invalid { what: "idle" }),
+                    },
+                    rules_released: r.zigzag()?,
                 },
+            },
+            BOUNDARY => Record::Boundary {
+                partition,
+                epoch,
+                segment: read_name(&mut r)?,
+                window: small(r.varint()?, "window")?,
+                slot: small(r.varint()?, "slot")?,
+                at: r.zigzag()?,
+                figures: Box::new(WindowFigures {
+                    agg: read_aggregate(&mut r)?,
+                    live_at_start: r.zigzag()?,
+                    kept_since_start: r.zigzag()?,
+                }),
             },
             found => return Err(DecodeError::WrongRecordType { found, wanted: BUCKET }),
         };
@@ -243,7 +298,23 @@ mod tests {
             Record::Marker {
                 partition: 2,
                 epoch: 7,
-                marker: Marker { clock: 1_767_225_600_000, published_at: 5, tracked: 9, shape: u64::MAX },
+                marker: Marker {
+                    clock: 1_767_225_600_000,
+                    published_at: 5,
+                    tracked: 9,
+                    shape: u64::MAX,
+                    idle: false,
+                    rules_released: 99,
+                },
+            },
+            Record::Boundary {
+                partition: 2,
+                epoch: 7,
+                segment: name(),
+                window: 1,
+                slot: 63,
+                at: -3_600_000,
+                figures: Box::new(WindowFigures { agg: *agg.clone(), live_at_start: 12, kept_since_start: 10 }),
             },
         ];
         for record in &records {
@@ -271,7 +342,7 @@ mod tests {
         let good = Record::Marker {
             partition: 0,
             epoch: 1,
-            marker: Marker { clock: 0, published_at: 0, tracked: 0, shape: 0 },
+            marker: Marker { clock: 0, published_at: 0, tracked: 0, shape: 0, idle: true, rules_released: 0 },
         }
         .encode();
         for cut in 0..good.len() {

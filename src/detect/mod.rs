@@ -1,5 +1,6 @@
 //! Detection: customer transitions and segment threshold rules.
 
+pub mod boundaries;
 pub mod rules;
 pub mod transitions;
 

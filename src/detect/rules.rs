@@ -12,11 +12,13 @@ use std::sync::Arc;
 
 use serde_json::{Map, Number, Value};
 
+use super::boundaries::{BoundaryBook, BoundarySnapshot};
 use crate::alert::{Alert, AlertKind, Effect};
 use crate::checkpoint::meta::RuleFiring;
+use crate::engine::context::PartitionContext;
 use crate::engine::partition::BoundaryHook;
 use crate::engine::settings::{Rule, Settings};
-use crate::engine::view::{EngineView, FigureSource, LocalFigures};
+use crate::engine::view::{EngineView, LocalFigures, RuleFigures};
 use crate::event::Millis;
 use crate::state::SegmentCatalog;
 use crate::window::WindowFigures;
@@ -40,14 +42,11 @@ pub struct RuleEvaluator {
     states: BTreeMap<(usize, String, CompactString), bool>,
     /// Boundaries up to here have been evaluated (live mode, see `catch_up`).
     evaluated_until: Option<Millis>,
-    /// Bucket sizes of the windows rules use: where boundaries fall.
-    boundaries: Vec<i64>,
 }
 
 impl RuleEvaluator {
     pub fn new(settings: Arc<Settings>, catalog: Arc<SegmentCatalog>, view: EngineView) -> Self {
-        let boundaries = settings.rule_boundaries();
-        RuleEvaluator { settings, catalog, view, states: BTreeMap::new(), evaluated_until: None, boundaries }
+        RuleEvaluator { settings, catalog, view, states: BTreeMap::new(), evaluated_until: None }
     }
 
     /// Evaluates every rule at clock `at` (end of replay).
@@ -56,29 +55,28 @@ impl RuleEvaluator {
         self.evaluate(&LocalFigures { catalog: &catalog, view: &view }, at, |_| true, effects);
     }
 
-    /// Live mode: evaluates every rule boundary in (last call, `to`], in time order, against this
-    /// process's partitions. The first call only sets the starting point.
-    pub fn catch_up(&mut self, to: Millis, effects: &mut Vec<Effect>) {
-        let (catalog, view) = (Arc::clone(&self.catalog), self.view.clone());
-        self.catch_up_on(&LocalFigures { catalog: &catalog, view: &view }, to, effects);
-    }
-
-    /// [`RuleEvaluator::catch_up`] against any figure source (the whole group's, `cluster`).
-    pub fn catch_up_on<S: FigureSource>(&mut self, source: &S, to: Millis, effects: &mut Vec<Effect>) {
-        let Some(mut from) = self.evaluated_until else {
-            self.evaluated_until = Some(to);
-            return;
-        };
-        while let Some(next) = self.boundaries.iter().map(|b| (from.div_euclid(*b) + 1) * b).min().filter(|n| *n <= to)
-        {
-            let settings = Arc::clone(&self.settings);
-            self.evaluate(source, next, |r| next.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
-            from = next;
+    /// Live mode: evaluates every boundary recorded in `book` after the last one evaluated and up
+    /// to `watermark` (every partition has passed it), in time order. Each boundary is judged on
+    /// the partitions' snapshots of it (`detect::boundaries`), as replay judges its single
+    /// partition's. They stay in the book until a checkpoint covers them (`live_rules`): a
+    /// restored rule state starts from before them.
+    pub fn catch_up(&mut self, book: &mut BoundaryBook, watermark: Millis, effects: &mut Vec<Effect>) {
+        let mut after = self.evaluated_until;
+        if let Some(dropped) = book.dropped_through().filter(|d| after.is_none_or(|a| a < *d)) {
+            tracing::warn!(
+                through = dropped,
+                "rule boundaries were dropped before all partitions reached them (the evaluator was too far behind); they are skipped"
+            );
+            after = Some(dropped);
         }
-        self.evaluated_until = Some(to.max(from));
+        let settings = Arc::clone(&self.settings);
+        for at in book.boundaries(after, watermark) {
+            self.evaluate(&book.at(at), at, |r| at.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
+        }
+        self.evaluated_until = Some(after.map_or(watermark, |a| a.max(watermark)));
     }
 
-    fn evaluate<S: FigureSource>(
+    fn evaluate<S: RuleFigures>(
         &mut self,
         source: &S,
         at: Millis,
@@ -181,6 +179,11 @@ fn threshold_alert(rule: &Rule, dimension: &str, segment: &str, j: Judged, at: M
 }
 
 impl RuleEvaluator {
+    /// Boundaries up to here have been evaluated (live mode).
+    pub fn evaluated_until(&self) -> Option<Millis> {
+        self.evaluated_until
+    }
+
     /// The evaluator's durable state: where it stands and what fires, by names.
     pub fn export_state(&self) -> (Option<Millis>, Vec<RuleFiring>) {
         let firing = self
@@ -206,11 +209,11 @@ impl RuleEvaluator {
     }
 }
 
+/// Replay: one partition, so its snapshot at a boundary is the whole figure.
 impl BoundaryHook for RuleEvaluator {
-    fn at_boundary(&mut self, at: Millis, effects: &mut Vec<Effect>) {
+    fn at_boundary(&mut self, at: Millis, partition: &PartitionContext, effects: &mut Vec<Effect>) {
         let settings = Arc::clone(&self.settings);
-        let (catalog, view) = (Arc::clone(&self.catalog), self.view.clone());
-        let local = LocalFigures { catalog: &catalog, view: &view };
-        self.evaluate(&local, at, |r| at.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
+        let snapshot = BoundarySnapshot::take(partition, at);
+        self.evaluate(&snapshot, at, |r| at.rem_euclid(settings.windows[r.window].bucket_ms) == 0, effects);
     }
 }

@@ -43,16 +43,19 @@ impl Outcome {
 }
 
 /// Called when the clock reaches a bucket boundary of a rule's window, after the transitions due
-/// by then and before anything later.
+/// by then and before anything later, with the partition's state as it stands at the boundary
+/// (`detect::boundaries` takes its snapshot from it). The partition's published clock still reads
+/// before `at` during the call: a reader that sees the clock at or past `at` knows the snapshot
+/// was taken.
 pub trait BoundaryHook {
-    fn at_boundary(&mut self, at: Millis, effects: &mut Vec<Effect>);
+    fn at_boundary(&mut self, at: Millis, partition: &PartitionContext, effects: &mut Vec<Effect>);
 }
 
 /// A hook that does nothing (no rules, or rules evaluated elsewhere).
 pub struct NoBoundaries;
 
 impl BoundaryHook for NoBoundaries {
-    fn at_boundary(&mut self, _: Millis, _: &mut Vec<Effect>) {}
+    fn at_boundary(&mut self, _: Millis, _: &PartitionContext, _: &mut Vec<Effect>) {}
 }
 
 pub struct Partition {
@@ -165,8 +168,8 @@ impl Partition {
                     }
                 }
                 self.run_due(stop, effects);
+                hook.at_boundary(stop, &self.ctx, effects);
                 self.set_clock(stop);
-                hook.at_boundary(stop, effects);
             }
         }
         self.run_due(to, effects);

@@ -15,19 +15,25 @@ use crate::window::{BucketAggregate, SegmentMetric, SegmentPartial, WindowFigure
 
 /// Where merged segment figures come from: this process's partitions, or every partition of the
 /// group through the partials exchange (`cluster`). The exposition and the rules read either.
-pub trait FigureSource {
-    type Segment;
+pub trait FigureSource: RuleFigures {
     /// The largest partition clock (SPEC §2), `NEVER` before any event.
     fn clock(&self) -> Millis;
+    /// Customers by state (active, inactive, churned).
+    fn by_state(&self, segment: &Self::Segment) -> [i64; 3];
+    /// Summed lifetime revenue of the current members, and how many they are.
+    fn lifetime_revenue(&self, segment: &Self::Segment) -> (f64, i64);
+}
+
+/// What threshold rules read: segments by name and their merged window figures at one clock.
+/// Besides every `FigureSource`, the partitions' snapshots at a rule boundary
+/// (`detect::boundaries`).
+pub trait RuleFigures {
+    type Segment;
     /// `(segment, dimension, label)`, sorted by dimension (`all` first) then label.
     fn segments(&self) -> Vec<(Self::Segment, String, CompactString)>;
     /// Window `window` of a segment at clock `at`, merged; only `only`'s fields when given.
     fn figures(&self, segment: &Self::Segment, window: usize, at: Millis, only: Option<SegmentMetric>)
         -> WindowFigures;
-    /// Customers by state (active, inactive, churned).
-    fn by_state(&self, segment: &Self::Segment) -> [i64; 3];
-    /// Summed lifetime revenue of the current members, and how many they are.
-    fn lifetime_revenue(&self, segment: &Self::Segment) -> (f64, i64);
 }
 
 /// This process's partitions, with the catalog that names their segments.
@@ -36,12 +42,8 @@ pub struct LocalFigures<'a> {
     pub view: &'a EngineView,
 }
 
-impl FigureSource for LocalFigures<'_> {
+impl RuleFigures for LocalFigures<'_> {
     type Segment = SegmentId;
-
-    fn clock(&self) -> Millis {
-        self.view.clock()
-    }
 
     fn segments(&self) -> Vec<(SegmentId, String, CompactString)> {
         self.catalog.all_segments()
@@ -49,6 +51,12 @@ impl FigureSource for LocalFigures<'_> {
 
     fn figures(&self, segment: &SegmentId, window: usize, at: Millis, only: Option<SegmentMetric>) -> WindowFigures {
         self.view.figures_for(*segment, window, at, only)
+    }
+}
+
+impl FigureSource for LocalFigures<'_> {
+    fn clock(&self) -> Millis {
+        self.view.clock()
     }
 
     fn by_state(&self, segment: &SegmentId) -> [i64; 3] {

@@ -64,11 +64,14 @@ impl Durability {
         hit
     }
 
-    /// Names the record's partition, id and input position in its headers.
-    pub fn tag(record: &mut OutRecord, number: i32, id: String, next: [i64; SIDES]) {
+    /// Names the record's partition, id and input position in its headers (no position for a
+    /// record not tied to input: a threshold alert, see `checkpoint`).
+    pub fn tag(record: &mut OutRecord, number: i32, id: String, next: Option<[i64; SIDES]>) {
         record.headers.push((PARTITION_HEADER, number.to_string()));
         record.headers.push((ID_HEADER, id));
-        record.headers.push((INPUT_HEADER, format!("{},{}", next[0], next[1])));
+        if let Some(next) = next {
+            record.headers.push((INPUT_HEADER, format!("{},{}", next[0], next[1])));
+        }
     }
 
     pub fn delivered(&mut self, topic: &str, partition: i32, offset: i64) {

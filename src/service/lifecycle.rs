@@ -147,6 +147,7 @@ impl PartitionLifecycle for Lifecycle {
         self.wait_all(&stopped, lost);
         for (number, running) in &stopped {
             self.env.engine.view.unregister(*number);
+            self.env.rules.forget_partition(*number);
             self.readiness.set_refused(*number, None);
             for topic in running.topics.iter().flatten() {
                 self.env.metrics.forget_partition_lag(topic, *number);

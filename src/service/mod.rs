@@ -8,7 +8,7 @@
 //!   ▼
 //! partition_task merge both inputs by event time → decode → engine Partition → effects
 //!   │             → KafkaSink (alerts, messages, dead letters; awaited) → store offsets
-//!   ├─ live_rules  threshold rules at the low watermark of the partition clocks
+//!   ├─ live_rules  threshold rules on the partitions' boundary snapshots, once per group
 //!   ▼
 //! probe          brokers reachable? topics co-partitioned? consumer lag → readiness
 //! telemetry/http /metrics /healthz /readyz
@@ -159,11 +159,11 @@ impl Core {
     fn new(config: &Config, bootstrap: &str, clock: &Arc<dyn WallClock>) -> anyhow::Result<Self> {
         let engine = Arc::new(Engine::new(config));
         let broker = Arc::new(BrokerStatus::default());
-        let rules = LiveRules::new(&engine);
         let metrics = Arc::new(Metrics::new());
+        let exchange = startup::cluster_exchange(config, bootstrap, &engine, &metrics)?;
+        let rules = LiveRules::new(&engine, exchange.clone());
         let readiness = Arc::new(Readiness::new(Arc::clone(&broker), config.service.ready_max_lag));
         let status = Arc::new(status::LiveStatus::new(config, &engine, &rules, &metrics, &readiness, clock));
-        let exchange = startup::cluster_exchange(config, bootstrap, &engine, &metrics)?;
         Ok(Core { rules, engine, metrics, readiness, broker, status, exchange, clock: Arc::clone(clock) })
     }
 
@@ -174,7 +174,6 @@ impl Core {
             metrics: Arc::clone(&self.metrics),
             readiness: Arc::clone(&self.readiness),
             status: Arc::clone(&self.status) as Arc<dyn crate::telemetry::status::StatusSource>,
-            exchange: self.exchange.clone(),
             clock: Arc::clone(&self.clock),
         }
     }

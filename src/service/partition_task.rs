@@ -15,13 +15,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::durable::{offsets_of, restore_partition, seek_to_checkpoint, Durability};
 use super::intake::{recv, to_head, Head, Input, Received};
-use super::live_rules::RulesHook;
+use super::live_rules::{RulesHook, RULES_PARTITION};
 use super::positions::Positions;
 use super::TaskEnv;
 use crate::alert::kafka_sink::{OutRecord, PublishError};
 use crate::alert::{AlertKind, Effect};
 use crate::checkpoint::Extras;
 use crate::cluster::exchange::{Outlet, Sent};
+use crate::cluster::publisher::Progress;
 use crate::engine::clock::live_floor;
 use crate::engine::{Outcome, Partition};
 use crate::event::{DeadLetter, Reason, Rejection, SourcePosition};
@@ -85,7 +86,7 @@ impl PartitionTask {
         abandon: CancellationToken,
     ) -> Self {
         PartitionTask {
-            hook: env.rules.hook(),
+            hook: env.rules.hook(number),
             merger: Merger::new(env.merge_wait),
             env,
             number,
@@ -153,8 +154,14 @@ impl PartitionTask {
     }
 
     fn publish_partials(&mut self) -> Option<Sent> {
+        let present = [0, 1].map(|s| self.sides[s].is_some());
+        let progress = Progress {
+            boundaries: self.hook.take_unpublished(),
+            caught_up: self.positions.caught_up_at(present).is_some(),
+            rules_released: self.env.rules.released(self.number),
+        };
         let outlet = self.partials.as_mut()?;
-        Some(outlet.publish(&self.partition, self.env.clock.now_ms()))
+        Some(outlet.publish(&self.partition, progress, self.env.clock.now_ms()))
     }
 
     async fn run_until(&mut self, stop: &CancellationToken) -> Result<(), PublishError> {
@@ -166,6 +173,7 @@ impl PartitionTask {
                 if let Some(sent) = self.publish_partials() {
                     sent.check_later();
                 }
+                self.evaluate_rules();
                 next_tick = Instant::now() + TICK;
             }
             self.fill_ready_heads();
@@ -307,7 +315,7 @@ impl PartitionTask {
                 let mut publish = true;
                 if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
                     publish = !durable.suppress(cp, &id);
-                    Durability::tag(&mut record, self.number, id, self.next_input);
+                    Durability::tag(&mut record, self.number, id, Some(self.next_input));
                 }
                 if publish {
                     self.batch.records.push(record);
@@ -340,19 +348,31 @@ impl PartitionTask {
         self.collect_effects();
     }
 
+    /// Evaluates the rule boundaries that became due (see `live_rules`), after this tick's publish.
+    /// A rule state that moved on is due in partition 0's next checkpoint, like applied records.
+    fn evaluate_rules(&mut self) {
+        if self.hook.on_tick(&mut self.effects) && self.number == RULES_PARTITION {
+            if let Some(durable) = self.durable.as_mut() {
+                durable.changed = true;
+            }
+        }
+        self.collect_effects();
+    }
+
     fn collect_effects(&mut self) {
         for effect in self.effects.drain(..) {
             let mut record = OutRecord::from_effect(&effect);
             if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
-                let id = match &effect {
-                    Effect::Alert(a) => a.alert_id.as_str(),
-                    Effect::Message(m) => m.message_id.as_str(),
+                let (id, input) = match &effect {
+                    Effect::Alert(a) if a.kind == AlertKind::SegmentThreshold => (a.alert_id.as_str(), None),
+                    Effect::Alert(a) => (a.alert_id.as_str(), Some(self.next_input)),
+                    Effect::Message(m) => (m.message_id.as_str(), Some(self.next_input)),
                 };
                 if durable.suppress(cp, id) {
                     tracing::debug!(partition = self.number, id, next = ?self.next_input, "effect suppressed");
                     continue;
                 }
-                Durability::tag(&mut record, self.number, id.to_string(), self.next_input);
+                Durability::tag(&mut record, self.number, id.to_string(), input);
             }
             note_effect(&self.env, &effect);
             self.batch.records.push(record);
@@ -363,8 +383,22 @@ impl PartitionTask {
     /// are stored only once a checkpoint covers them, so a committed offset never runs ahead of
     /// the durable state.
     async fn commit_point(&mut self, force: bool) -> Result<(), PublishError> {
+        // A checkpoint must not cover a rule boundary whose snapshot could still be lost
+        // (`live_rules`): in a cluster the snapshots taken are published (and delivered) first;
+        // on one instance the boundaries now due are evaluated first.
+        if self.hook.has_unpublished() {
+            if let Some(sent) = self.publish_partials() {
+                if !sent.delivered().await {
+                    return Ok(()); // the next commit point publishes them again, in full
+                }
+            }
+        }
+        self.evaluate_rules();
         self.flush().await?;
         let Some(cp) = self.env.checkpoint.as_ref() else {
+            if self.number == RULES_PARTITION {
+                self.env.rules.release(None);
+            }
             return Ok(());
         };
         let Some(durable) = self.durable.as_mut() else {
@@ -375,12 +409,16 @@ impl PartitionTask {
             return Ok(());
         }
         let topics = self.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
-        let rules = (self.number == 0).then(|| self.env.rules.export_state());
+        let rules = (self.number == RULES_PARTITION).then(|| self.env.rules.export_state());
+        let evaluated_until = rules.as_ref().map(|r| r.evaluated_until);
         let extras = Extras { offsets: offsets_of(&topics, self.next_input), rules, ..Extras::default() };
         durable
             .checkpoint(cp, &mut self.partition, extras, &self.abandon)
             .await
             .map_err(|_| PublishError::Abandoned { output: "changelog" })?;
+        if let Some(through) = evaluated_until {
+            self.env.rules.release(Some(through));
+        }
         for side in 0..SIDES {
             if self.next_input[side] >= 0 {
                 self.to_store[side] = Some(self.next_input[side]);

@@ -129,9 +129,12 @@ impl Probe {
                 self.readiness.broker().set_reachable(true);
                 self.readiness.set_topology_ok(false);
             }
-            Ok(_) => {
+            Ok(partitions) => {
                 self.readiness.broker().set_reachable(true);
                 self.readiness.set_topology_ok(true);
+                if let Some(exchange) = &self.exchange {
+                    exchange.partials.set_input_partitions(*partitions);
+                }
                 match self.measure_lag() {
                     Ok(lag) => self.readiness.set_lag(lag),
                     Err(error) => tracing::debug!(%error, "cannot measure consumer lag"),

@@ -209,8 +209,6 @@ pub struct Health {
     pub readiness: Arc<Readiness>,
     /// The status page and its API.
     pub status: Arc<dyn crate::telemetry::status::StatusSource>,
-    /// The partials exchange behind the `scope="cluster"` figures; `None`: they are this instance's.
-    pub exchange: Option<Arc<Exchange>>,
     pub clock: Arc<dyn WallClock>,
 }
 
@@ -220,7 +218,7 @@ impl HealthSource for Health {
         self.metrics.set_stream_time(if clock == NEVER { 0 } else { clock });
         self.metrics.set_tracked_customers(self.engine.view.tracked_customers());
         self.metrics.set_ready(self.readiness.check().is_ok());
-        self.rules.render(&self.engine, self.exchange.as_deref(), self.clock.now_ms()) + &self.metrics.render()
+        self.rules.render(&self.engine, self.clock.now_ms()) + &self.metrics.render()
     }
 
     fn readiness(&self) -> Result<(), String> {

@@ -17,6 +17,20 @@ pub type SegmentId = u32;
 pub const ALL: SegmentId = 0;
 pub const OTHER: &str = "other";
 
+/// A segment by name: ids are per process, names mean the same on every instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegmentName {
+    pub dimension: CompactString,
+    pub label: CompactString,
+}
+
+impl SegmentName {
+    /// Output order: dimension (`all` first), then label.
+    pub fn output_order(&self) -> (bool, &str, &str) {
+        (self.dimension != "all", &self.dimension, &self.label)
+    }
+}
+
 #[derive(Debug)]
 pub struct SegmentCatalog {
     dimensions: Vec<String>,
@@ -99,6 +113,12 @@ impl SegmentCatalog {
         let inner = self.read();
         let id = *inner.ids[dim].get(label)?;
         (inner.labels[id as usize].1 == label).then_some(id)
+    }
+
+    /// A segment's name, which means the same on every instance (ids are per process).
+    pub fn name(&self, id: SegmentId) -> SegmentName {
+        let (dimension, label) = self.describe(id);
+        SegmentName { dimension: dimension.into(), label }
     }
 
     /// (dimension name, label) of a segment.

@@ -10,7 +10,7 @@ pub mod holdout;
 pub mod inactivity_index;
 pub mod tickets;
 
-pub use catalog::{SegmentCatalog, SegmentId};
+pub use catalog::{SegmentCatalog, SegmentId, SegmentName};
 pub use customer::{Customer, CustomerState};
 pub use customer_store::{CustomerIndex, CustomerStore};
 pub use dedup::Deduplicator;

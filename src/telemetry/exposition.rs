@@ -20,6 +20,17 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// A sample value and the line's end, without an intermediate string.
+fn push_value(out: &mut String, v: f64) {
+    match v {
+        f64::INFINITY => out.push_str("+Inf\n"),
+        f64::NEG_INFINITY => out.push_str("-Inf\n"),
+        v => {
+            let _ = writeln!(out, "{v}");
+        }
+    }
+}
+
 /// Prometheus spells infinities `+Inf` / `-Inf` (a sum of huge amounts can overflow).
 fn sample_value(v: f64) -> String {
     match v {
@@ -65,27 +76,29 @@ impl SegmentExposition {
             .map(|(id, _, _)| (0..settings.windows.len()).map(|w| view.figures(id, w, at, None)).collect())
             .collect();
         let scope = scope.map(|s| format!(",scope=\"{}\"", escape(s))).unwrap_or_default();
+        // Label text is escaped once per segment and window, not once per series: formatting,
+        // not merging, is what an exposition spends its time on.
+        let segment_labels: Vec<String> = segments
+            .iter()
+            .map(|(_, dimension, segment)| {
+                format!("dimension=\"{}\",segment=\"{}\"", escape(dimension), escape(segment))
+            })
+            .collect();
+        let window_labels: Vec<String> =
+            settings.windows.iter().map(|w| format!(",window=\"{}\"", escape(&w.name))).collect();
         for (metric, (name, _, out)) in SegmentMetric::ALL.iter().zip(self.families.iter_mut()) {
-            let labels: Vec<Option<&str>> = match metric.label_name() {
-                Some(_) => metric.label_values().into_iter().map(Some).collect(),
-                None => vec![None],
+            let labels: Vec<(Option<&str>, String)> = match metric.label_name() {
+                Some(l) => metric.label_values().into_iter().map(|v| (Some(v), format!(",{l}=\"{v}\""))).collect(),
+                None => vec![(None, String::new())],
             };
-            for ((_, dimension, segment), per_window) in segments.iter().zip(&figures) {
-                for (window, figures) in settings.windows.iter().zip(per_window) {
-                    for label in &labels {
+            for (segment_label, per_window) in segment_labels.iter().zip(&figures) {
+                for (window_label, figures) in window_labels.iter().zip(per_window) {
+                    for (label, extra) in &labels {
                         let Some(reading) = figures.read(*metric, *label) else { continue };
-                        let extra = match (metric.label_name(), label) {
-                            (Some(l), Some(v)) => format!(",{l}=\"{v}\""),
-                            _ => String::new(),
-                        };
-                        let _ = writeln!(
-                            out,
-                            "{name}{{dimension=\"{}\",segment=\"{}\",window=\"{}\"{extra}{scope}}} {}",
-                            escape(dimension),
-                            escape(segment),
-                            escape(&window.name),
-                            sample_value(reading.value)
-                        );
+                        for part in [name.as_str(), "{", segment_label, window_label, extra, &scope, "} "] {
+                            out.push_str(part);
+                        }
+                        push_value(out, reading.value);
                     }
                 }
             }

@@ -37,6 +37,18 @@ fn group_index(label: &str) -> usize {
 }
 
 impl WindowFigures {
+    /// Adds another partition's figures of the same window at the same clock.
+    pub fn merge(&mut self, other: &WindowFigures) {
+        self.agg.merge(&other.agg);
+        self.live_at_start += other.live_at_start;
+        self.kept_since_start += other.kept_since_start;
+    }
+
+    /// Nothing to contribute to a merge.
+    pub fn is_empty(&self) -> bool {
+        *self == WindowFigures::default()
+    }
+
     /// The value of `metric` (with its extra label if it has one); `None` when the denominator is 0.
     pub fn read(&self, metric: SegmentMetric, label: Option<&str>) -> Option<Reading> {
         let a = &self.agg;
