@@ -35,22 +35,6 @@ shutdown_timeout = "20s"
 [checkpoint]
 max_deltas = 4
 replication_factor = 1
-
-[[rules]]
-name = "nps-watch"
-metric = "nps_score"
-window = "7d"
-below = 20.0
-clear = 30.0
-min_samples = 5
-
-[[rules]]
-name = "busy-support"
-metric = "interactions"
-label = "support_opened"
-window = "24h"
-above = 3.0
-clear = 2.0
 "#;
 
 /// Simulated events produced to the broker, each partition closed by one event at the last
@@ -97,7 +81,8 @@ impl Input {
         records.extend(closing_records);
         let all = dir.join("all.jsonl");
         std::fs::write(&all, format!("{text}{}\n", closing.join("\n"))).unwrap();
-        let replayed = replay_file(dir, &write_config(dir, "embedded", "replay", 1, CONFIG), &all);
+        let replayed =
+            replay_file(dir, &write_config(dir, "embedded", "replay", 1, &format!("{CONFIG}{TEST_RULES}")), &all);
         Input { records, replayed }
     }
 
@@ -192,7 +177,7 @@ async fn three_instances_one_leaving_one_added_export_the_replays_figures() {
             let path = dir.path().join(format!("instance-{i}.toml"));
             let port = free_port();
             std::fs::copy(
-                write_config(dir.path(), &bootstrap, "cluster", port, &format!("{CONFIG}\n{QUICK_REJOIN}")),
+                write_config(dir.path(), &bootstrap, "cluster", port, &format!("{CONFIG}{TEST_RULES}\n{QUICK_REJOIN}")),
                 &path,
             )
             .unwrap();
@@ -299,7 +284,8 @@ async fn a_single_instance_exports_equal_local_and_cluster_figures() {
         std::fs::read_to_string(&file).unwrap().lines().map(|l| route_line(l.as_bytes())).collect();
     produce(&bootstrap, &records).await;
     let port = free_port();
-    let service = InProcess::start(&write_config(dir.path(), &bootstrap, "single", port, CONFIG), port);
+    let service =
+        InProcess::start(&write_config(dir.path(), &bootstrap, "single", port, &format!("{CONFIG}{TEST_RULES}")), port);
     let local_equals_cluster = || async {
         let metrics = service.metrics().await;
         let local = segment_figures(&metrics);

@@ -32,22 +32,6 @@ shutdown_timeout = "20s"
 max_deltas = 4
 chunk_bytes = 16384
 replication_factor = 1
-
-[[rules]]
-name = "nps-watch"
-metric = "nps_score"
-window = "7d"
-below = 20.0
-clear = 30.0
-min_samples = 5
-
-[[rules]]
-name = "busy-support"
-metric = "interactions"
-label = "support_opened"
-window = "24h"
-above = 3.0
-clear = 2.0
 "#;
 
 /// Lines of the exposition that are segment figures (what must survive crashes).
@@ -65,7 +49,9 @@ fn ids(records: &[Value], field: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for r in records {
         let id = r[field].as_str().unwrap().to_string();
-        assert!(out.insert(id.clone(), r.clone()).is_none(), "{field} {id} published twice");
+        if let Some(before) = out.insert(id.clone(), r.clone()) {
+            panic!("{field} {id} published twice: {before} and {r}");
+        }
     }
     out
 }
@@ -82,7 +68,12 @@ struct Scenario {
 
 impl Scenario {
     fn new(dir: &Path) -> Scenario {
-        let replayed = simulate_and_replay(dir, &write_config(dir, "embedded", "replay", 1, CONFIG), 250, 40);
+        let replayed = simulate_and_replay(
+            dir,
+            &write_config(dir, "embedded", "replay", 1, &format!("{CONFIG}{TEST_RULES}")),
+            250,
+            40,
+        );
         let records = replayed.lines.iter().map(|l| route_line(l)).collect();
         Scenario { replayed, records }
     }
@@ -134,7 +125,8 @@ async fn sigkill_three_times_equals_an_uninterrupted_replay() {
     produce(&bootstrap, &scenario.records).await;
 
     let port = free_port();
-    let config = write_config(dir.path(), &bootstrap, "durable", port, &format!("{CONFIG}\n{QUICK_REJOIN}"));
+    let config =
+        write_config(dir.path(), &bootstrap, "durable", port, &format!("{CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
     let log = dir.path().join("service.log");
     let total = scenario.records.len() as u64;
     let mut rng = rand::thread_rng();
@@ -178,7 +170,7 @@ async fn a_broker_outage_longer_than_the_session_timeout_is_survived() {
     let (during, after) = rest.split_at(rest.len() / 5);
     produce(&bootstrap, first).await;
     let port = free_port();
-    let config = write_config(dir.path(), &bootstrap, "outage", port, &format!("{CONFIG}\n{QUICK_REJOIN}"));
+    let config = write_config(dir.path(), &bootstrap, "outage", port, &format!("{CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
     let service = InProcess::start(&config, port);
     wait_until(Duration::from_secs(90), "the first half consumed", || async {
         events_seen(&service.metrics().await) == first.len() as u64

@@ -26,22 +26,6 @@ max_future_skew = "36500d"
 [service]
 merge_wait = "2s"
 probe_interval = "1s"
-
-[[rules]]
-name = "nps-watch"
-metric = "nps_score"
-window = "7d"
-below = 20.0
-clear = 30.0
-min_samples = 5
-
-[[rules]]
-name = "busy-support"
-metric = "interactions"
-label = "support_opened"
-window = "24h"
-above = 3.0
-clear = 2.0
 "#;
 
 fn figures(metrics: &str) -> BTreeSet<String> {
@@ -71,7 +55,7 @@ async fn run_live(
     let records: Vec<Record> = replayed.lines.iter().map(|l| route_line(l)).collect();
     let positions = produce(&tansu.bootstrap(), &records).await;
     let port = free_port();
-    let config = write_config(dir, &tansu.bootstrap(), "equivalence", port, TEST_CONFIG);
+    let config = write_config(dir, &tansu.bootstrap(), "equivalence", port, &format!("{TEST_CONFIG}{TEST_RULES}"));
     let service = InProcess::start(&config, port);
     let total = replayed.lines.len() as u64;
     wait_until(Duration::from_secs(120), "every event consumed", || async {
@@ -89,7 +73,7 @@ async fn run_live(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_partition_live_equals_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let config_file = write_config(dir.path(), "embedded", "replay", 1, TEST_CONFIG);
+    let config_file = write_config(dir.path(), "embedded", "replay", 1, &format!("{TEST_CONFIG}{TEST_RULES}"));
     let replayed = simulate_and_replay(dir.path(), &config_file, 250, 40);
     let tansu = Tansu::start();
     let (metrics, alerts, messages, _) = run_live(&tansu, dir.path(), &replayed, 1).await;
@@ -123,7 +107,7 @@ async fn one_partition_live_equals_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_partitions_same_transitions() {
     let dir = tempfile::tempdir().unwrap();
-    let config_file = write_config(dir.path(), "embedded", "replay", 1, TEST_CONFIG);
+    let config_file = write_config(dir.path(), "embedded", "replay", 1, &format!("{TEST_CONFIG}{TEST_RULES}"));
     let replayed = simulate_and_replay(dir.path(), &config_file, 300, 40);
     let tansu = Tansu::start();
     let (_, alerts, messages, positions) = run_live(&tansu, dir.path(), &replayed, 3).await;

@@ -133,9 +133,14 @@ impl ClusterPartials {
 
     /// Applies a staged record; `false` when it is out of bounds.
     fn apply(&self, published: &mut Published, record: Record) -> bool {
-        if let Record::Boundary { partition, segment, window, at, figures, .. } = record {
+        if let Record::Boundary { partition, snapshot, .. } = record {
             let mut book = self.boundaries.lock().unwrap_or_else(|e| e.into_inner());
-            return (window as usize) < self.windows.len() && book.record(partition, at, window, segment, *figures);
+            let mut all = true;
+            for (window, segment, figures) in snapshot.figures {
+                all &= (window as usize) < self.windows.len()
+                    && book.record(partition, snapshot.at, window, segment, figures);
+            }
+            return all;
         }
         let (segment, fits) = match &record {
             Record::Bucket { segment, window, slot, .. } => {
@@ -307,6 +312,7 @@ mod tests {
     use crate::cluster::publisher::Progress;
     use crate::cluster::PartialsPublisher;
     use crate::config::Config;
+    use crate::detect::boundaries::BoundarySnapshot;
     use crate::engine::{Engine, NoBoundaries};
     use crate::event::Decoder;
     use crate::telemetry::render_segment_metrics;
@@ -418,11 +424,8 @@ mod tests {
         let boundary = Record::Boundary {
             partition: 0,
             epoch: 2,
-            segment,
-            window: 1,
             slot: 0,
-            at: 3_600_000,
-            figures: Box::default(),
+            snapshot: BoundarySnapshot { at: 3_600_000, figures: vec![(1, segment, WindowFigures::default())] },
         };
         partials.receive(boundary);
         assert_eq!(watermark(), Some(5_000));

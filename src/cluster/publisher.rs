@@ -42,8 +42,9 @@ pub struct PartialsPublisher {
     partition: i32,
     epoch: u64,
     shape: u64,
-    /// Bucket size of each window: where a boundary record's compaction slot comes from.
-    bucket_ms: Vec<i64>,
+    /// A time every rule boundary is a multiple of (the windows' bucket sizes' gcd): a boundary
+    /// record's compaction slot counts in it.
+    boundary_unit: i64,
     /// The next publish must carry everything (first publish, or a record of the last one was lost).
     full: bool,
     /// The latest boundary snapshots, oldest first.
@@ -53,7 +54,15 @@ pub struct PartialsPublisher {
 impl PartialsPublisher {
     /// `epoch` must exceed every epoch already published for `partition` (`ClusterPartials::next_epoch`).
     pub fn new(partition: i32, epoch: u64, shape: u64, bucket_ms: Vec<i64>) -> Self {
-        PartialsPublisher { partition, epoch, shape, bucket_ms, full: true, boundaries: VecDeque::new() }
+        let gcd = |a: i64, b: i64| -> i64 {
+            let (mut a, mut b) = (a.abs(), b.abs());
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        };
+        let boundary_unit = bucket_ms.iter().copied().fold(0, gcd).max(1);
+        PartialsPublisher { partition, epoch, shape, boundary_unit, full: true, boundaries: VecDeque::new() }
     }
 
     pub fn epoch(&self) -> u64 {
@@ -115,18 +124,12 @@ impl PartialsPublisher {
     }
 
     fn boundary_records(&self, snapshot: &BoundarySnapshot, out: &mut Vec<Record>) {
-        for (window, segment, figures) in &snapshot.figures {
-            let bucket_ms = self.bucket_ms.get(*window as usize).copied().unwrap_or(1).max(1);
-            out.push(Record::Boundary {
-                partition: self.partition,
-                epoch: self.epoch,
-                segment: segment.clone(),
-                window: *window,
-                slot: snapshot.at.div_euclid(bucket_ms).rem_euclid(KEPT_BOUNDARIES as i64) as u32,
-                at: snapshot.at,
-                figures: Box::new(*figures),
-            });
-        }
+        out.push(Record::Boundary {
+            partition: self.partition,
+            epoch: self.epoch,
+            slot: snapshot.at.div_euclid(self.boundary_unit).rem_euclid(KEPT_BOUNDARIES as i64) as u32,
+            snapshot: snapshot.clone(),
+        });
     }
 
     fn segment_records(&self, segment: &SegmentName, partial: &mut SegmentPartial, full: bool, out: &mut Vec<Record>) {

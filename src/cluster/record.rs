@@ -5,9 +5,10 @@
 //! - `Bucket`: one slot of one window ring of one segment (key: partition, segment, window, slot).
 //! - `Head`: a segment's unwindowed part, its customers by state, lifetime revenue and the ring
 //!   bases (key: partition, segment).
-//! - `Boundary`: one segment's window as the partition stood at a rule boundary, for the rules
-//!   (`detect::boundaries`); key: partition, segment, window and the boundary's slot among the
-//!   last [`KEPT_BOUNDARIES`](crate::detect::boundaries::KEPT_BOUNDARIES) of that window, so compaction keeps as many as a reader keeps.
+//! - `Boundary`: a partition's rule windows as they stood at one rule boundary, every segment in
+//!   one record (`detect::boundaries`); key: partition and the boundary's slot among the last
+//!   [`KEPT_BOUNDARIES`](crate::detect::boundaries::KEPT_BOUNDARIES), so compaction keeps as many
+//!   as a publisher sends again.
 //! - `Marker`: ends a publish; its arrival makes the records before it current (key: partition).
 //!
 //! Values use the checkpoint's primitives (varints, sparse buckets) behind their own record types,
@@ -15,6 +16,7 @@
 
 use crate::checkpoint::codec::{DecodeError, Reader, Writer};
 use crate::checkpoint::format::{read_aggregate, read_header, write_aggregate, write_header};
+use crate::detect::boundaries::BoundarySnapshot;
 use crate::event::Millis;
 pub use crate::state::SegmentName;
 use crate::window::{BucketAggregate, WindowFigures};
@@ -49,12 +51,9 @@ pub enum Record {
     Boundary {
         partition: i32,
         epoch: u64,
-        segment: SegmentName,
-        window: u32,
-        /// The boundary's bucket index modulo `KEPT_BOUNDARIES` (its compaction slot).
+        /// The boundary's index modulo `KEPT_BOUNDARIES` (its compaction slot).
         slot: u32,
-        at: Millis,
-        figures: Box<WindowFigures>,
+        snapshot: BoundarySnapshot,
     },
 }
 
@@ -123,11 +122,9 @@ impl Record {
                 w.u8(MARKER);
                 w.zigzag(i64::from(*partition));
             }
-            Record::Boundary { partition, segment, window, slot, .. } => {
+            Record::Boundary { partition, slot, .. } => {
                 w.u8(BOUNDARY);
                 w.zigzag(i64::from(*partition));
-                write_name(&mut w, segment);
-                w.varint(u64::from(*window));
                 w.varint(u64::from(*slot));
             }
         }
@@ -170,16 +167,19 @@ impl Record {
                 w.u8(u8::from(marker.idle));
                 w.zigzag(marker.rules_released);
             }
-            Record::Boundary { partition, epoch, segment, window, slot, at, figures } => {
+            Record::Boundary { partition, epoch, slot, snapshot } => {
                 write_header(&mut w, BOUNDARY);
                 write_common(&mut w, *partition, *epoch);
-                write_name(&mut w, segment);
-                w.varint(u64::from(*window));
                 w.varint(u64::from(*slot));
-                w.zigzag(*at);
-                write_aggregate(&mut w, &figures.agg);
-                w.zigzag(figures.live_at_start);
-                w.zigzag(figures.kept_since_start);
+                w.zigzag(snapshot.at);
+                w.varint(snapshot.figures.len() as u64);
+                for (window, segment, figures) in &snapshot.figures {
+                    w.varint(u64::from(*window));
+                    write_name(&mut w, segment);
+                    write_aggregate(&mut w, &figures.agg);
+                    w.zigzag(figures.live_at_start);
+                    w.zigzag(figures.kept_since_start);
+                }
             }
         }
         w.buf
@@ -230,19 +230,21 @@ impl Record {
                     rules_released: r.zigzag()?,
                 },
             },
-            BOUNDARY => Record::Boundary {
-                partition,
-                epoch,
-                segment: read_name(&mut r)?,
-                window: small(r.varint()?, "window")?,
-                slot: small(r.varint()?, "slot")?,
-                at: r.zigzag()?,
-                figures: Box::new(WindowFigures {
-                    agg: read_aggregate(&mut r)?,
-                    live_at_start: r.zigzag()?,
-                    kept_since_start: r.zigzag()?,
-                }),
-            },
+            BOUNDARY => {
+                let slot = small(r.varint()?, "slot")?;
+                let at = r.zigzag()?;
+                // A window, two names and an empty aggregate take at least 4 bytes.
+                let n = r.count(4)?;
+                let mut figures = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let window = small(r.varint()?, "window")?;
+                    let segment = read_name(&mut r)?;
+                    let agg = read_aggregate(&mut r)?;
+                    let f = WindowFigures { agg, live_at_start: r.zigzag()?, kept_since_start: r.zigzag()? };
+                    figures.push((window, segment, f));
+                }
+                Record::Boundary { partition, epoch, slot, snapshot: BoundarySnapshot { at, figures } }
+            }
             found => return Err(DecodeError::WrongRecordType { found, wanted: BUCKET }),
         };
         r.finish()?;
@@ -310,11 +312,14 @@ mod tests {
             Record::Boundary {
                 partition: 2,
                 epoch: 7,
-                segment: name(),
-                window: 1,
                 slot: 63,
-                at: -3_600_000,
-                figures: Box::new(WindowFigures { agg: *agg.clone(), live_at_start: 12, kept_since_start: 10 }),
+                snapshot: BoundarySnapshot {
+                    at: -3_600_000,
+                    figures: vec![
+                        (1, name(), WindowFigures { agg: *agg.clone(), live_at_start: 12, kept_since_start: 10 }),
+                        (0, name(), WindowFigures::default()),
+                    ],
+                },
             },
         ];
         for record in &records {

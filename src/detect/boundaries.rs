@@ -34,7 +34,7 @@ use crate::engine::context::PartitionContext;
 use crate::engine::view::RuleFigures;
 use crate::event::Millis;
 use crate::state::SegmentName;
-use crate::window::{SegmentMetric, WindowFigures};
+use crate::window::{BucketAggregate, SegmentMetric, SegmentPartial, WindowFigures};
 
 /// Segment figures kept per partition while they wait to be evaluated.
 pub const MAX_PENDING_FIGURES: usize = 65_536;
@@ -63,6 +63,12 @@ impl BoundarySnapshot {
             .collect();
         windows.sort_unstable();
         windows.dedup();
+        let mut rule_metrics = vec![Vec::new(); settings.windows.len()];
+        for rule in &settings.rules {
+            if !rule_metrics[rule.window].contains(&rule.metric) {
+                rule_metrics[rule.window].push(rule.metric);
+            }
+        }
         let mut figures = Vec::new();
         for entry in ctx.view.segments.iter() {
             let name = ctx.catalog.name(*entry.key());
@@ -75,19 +81,39 @@ impl BoundarySnapshot {
                 if !covered {
                     continue;
                 }
-                // Only what the rules on this window read (every field when they read several
-                // metrics): less to hold and to publish.
-                let mut metrics = settings.rules.iter().filter(|r| r.window == window).map(|r| r.metric);
-                let first = metrics.next();
-                let only = first.filter(|m| metrics.all(|other| other == *m));
                 let mut f = WindowFigures::default();
-                entry.value().read_into(window, at, &mut f, only);
+                read_rule_fields(entry.value(), window, at, &rule_metrics[window], &mut f);
                 if !f.is_empty() {
                     figures.push((window as u32, name.clone(), f));
                 }
             }
         }
         BoundarySnapshot { at, figures }
+    }
+}
+
+/// Only what the rules on a window read: each metric's fields when no two of them share one,
+/// every field otherwise. A snapshot is taken at every boundary of every segment, so this is most
+/// of what rules cost while a backlog drains.
+fn read_rule_fields(
+    partial: &SegmentPartial,
+    window: usize,
+    at: Millis,
+    metrics: &[SegmentMetric],
+    f: &mut WindowFigures,
+) {
+    let masks: Vec<u16> = metrics.iter().map(|m| BucketAggregate::fields_of(*m)).collect();
+    let disjoint = masks.iter().enumerate().all(|(i, a)| masks[i + 1..].iter().all(|b| a & b == 0));
+    match (metrics.split_first(), disjoint) {
+        (Some((first, rest)), true) => {
+            partial.read_into(window, at, f, Some(*first));
+            if let Some(ring) = partial.rings.get(window) {
+                for metric in rest {
+                    ring.read_into(at, &mut f.agg, Some(*metric));
+                }
+            }
+        }
+        _ => partial.read_into(window, at, f, None),
     }
 }
 

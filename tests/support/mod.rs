@@ -320,6 +320,26 @@ pub fn events_seen(metrics: &str) -> u64 {
 /// member after 6 s instead of librdkafka's 45 s, so its partitions move on quickly. The service
 /// produces one record per batch, as [`produce`] does and for the same tansu faults: reading its
 /// outputs back after a restore needs exact positions and high watermarks.
+/// Two threshold rules that fire on `simulate` output (the Kafka tests compare their alerts with
+/// replay's); appended to a test's configuration.
+pub const TEST_RULES: &str = r#"
+[[rules]]
+name = "nps-watch"
+metric = "nps_score"
+window = "7d"
+below = 20.0
+clear = 30.0
+min_samples = 5
+
+[[rules]]
+name = "busy-support"
+metric = "interactions"
+label = "support_opened"
+window = "24h"
+above = 3.0
+clear = 2.0
+"#;
+
 pub const QUICK_REJOIN: &str = "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\
                                 \"heartbeat.interval.ms\" = \"1000\"\n\"batch.num.messages\" = \"1\"\n";
 
