@@ -91,17 +91,6 @@ impl Input {
     }
 }
 
-fn ids(records: &[Value], field: &str) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for r in records {
-        let id = r[field].as_str().unwrap().to_string();
-        if let Some(before) = out.insert(id.clone(), r.clone()) {
-            panic!("{field} {id} published twice: {before} and {r}");
-        }
-    }
-    out
-}
-
 fn published(bootstrap: &str, topic: &str, field: &str) -> BTreeMap<String, Value> {
     let messages = read_topic(bootstrap, topic, 1, Duration::from_secs(30));
     let values: Vec<Value> = messages.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect();

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,17 +43,6 @@ fn figures(metrics: &str) -> BTreeSet<String> {
         .filter(|l| !SERVICE.iter().any(|s| l.starts_with(s)) && !l.contains("scope=\"cluster\""))
         .map(str::to_string)
         .collect()
-}
-
-fn ids(records: &[Value], field: &str) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for r in records {
-        let id = r[field].as_str().unwrap().to_string();
-        if let Some(before) = out.insert(id.clone(), r.clone()) {
-            panic!("{field} {id} published twice: {before} and {r}");
-        }
-    }
-    out
 }
 
 fn payloads(messages: &[rdkafka::message::OwnedMessage]) -> Vec<Value> {

@@ -103,16 +103,20 @@ impl LiveRules {
     }
 
     /// Partition 0's rule state up to `through` is durable (a checkpoint holding it was stored, or
-    /// there are no checkpoints and `None` takes the evaluator's own progress): snapshots up to
-    /// there are dropped here, and in a cluster every reader drops them when partition 0's next
-    /// marker says so (`released`).
-    pub fn release(&self, through: Option<Option<Millis>>) {
+    /// there are no checkpoints and it is the evaluator's own progress): snapshots up to there are
+    /// dropped here, and in a cluster every reader drops them when partition 0's next marker says
+    /// so (`released`).
+    pub fn release(&self, through: Option<Millis>) {
         let state = &mut *self.lock();
-        let through = through.unwrap_or_else(|| state.evaluator.export_state().0);
         if let Some(through) = through.filter(|t| *t > state.released) {
             state.released = through;
             state.book.forget_through(through);
         }
+    }
+
+    /// Boundaries up to here have been evaluated.
+    pub fn evaluated_until(&self) -> Option<Millis> {
+        self.lock().evaluator.evaluated_until()
     }
 
     /// What partition `partition`'s next partials marker says is released (`NEVER`: nothing;

@@ -397,7 +397,7 @@ impl PartitionTask {
         self.flush().await?;
         let Some(cp) = self.env.checkpoint.as_ref() else {
             if self.number == RULES_PARTITION {
-                self.env.rules.release(None);
+                self.env.rules.release(self.env.rules.evaluated_until());
             }
             return Ok(());
         };
@@ -417,7 +417,7 @@ impl PartitionTask {
             .await
             .map_err(|_| PublishError::Abandoned { output: "changelog" })?;
         if let Some(through) = evaluated_until {
-            self.env.rules.release(Some(through));
+            self.env.rules.release(through);
         }
         for side in 0..SIDES {
             if self.next_input[side] >= 0 {

@@ -320,6 +320,18 @@ pub fn events_seen(metrics: &str) -> u64 {
 /// member after 6 s instead of librdkafka's 45 s, so its partitions move on quickly. The service
 /// produces one record per batch, as [`produce`] does and for the same tansu faults: reading its
 /// outputs back after a restore needs exact positions and high watermarks.
+/// The records' `field` ids, each once (a second publish of one panics, showing both).
+pub fn ids(records: &[serde_json::Value], field: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in records {
+        let id = r[field].as_str().unwrap().to_string();
+        if let Some(before) = out.insert(id.clone(), r.clone()) {
+            panic!("{field} {id} published twice: {before} and {r}");
+        }
+    }
+    out
+}
+
 /// Two threshold rules that fire on `simulate` output (the Kafka tests compare their alerts with
 /// replay's); appended to a test's configuration.
 pub const TEST_RULES: &str = r#"
