@@ -131,7 +131,7 @@ impl Partition {
         }
         let now = self.clock.max(event.ts);
         if let Some(id) = &event.event_id {
-            if self.dedup.is_duplicate(id, now) {
+            if self.dedup.is_duplicate(id, now, self.clock) {
                 return Outcome::Duplicate;
             }
         }

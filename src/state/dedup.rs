@@ -24,9 +24,12 @@ impl Deduplicator {
         Deduplicator { window_ms, max_entries, seen: FnvHashMap::default(), order: VecDeque::new(), journal: None }
     }
 
-    /// Whether `id` was seen less than the window before `now` (stream time).
-    pub fn is_duplicate(&mut self, id: &str, now: Millis) -> bool {
-        self.expire(now);
+    /// Whether `id` was seen less than the window before `now` (the event's time, or the clock if
+    /// later). Only ids that no later event can duplicate are forgotten: those a window older than
+    /// the stream `clock`. Forgetting against `now` would make the answer depend on when expiry
+    /// last ran (a duplicate does not move the clock), which a restored partition cannot repeat.
+    pub fn is_duplicate(&mut self, id: &str, now: Millis, clock: Millis) -> bool {
+        self.expire(clock);
         self.seen.get(id).is_some_and(|seen_at| now - seen_at < self.window_ms)
     }
 
@@ -57,14 +60,14 @@ impl Deduplicator {
 
     fn expire(&mut self, now: Millis) {
         while let Some((at, id)) = self.order.front() {
-            if now - at < self.window_ms {
+            if now.saturating_sub(*at) < self.window_ms {
                 break;
             }
             // The id may have been seen again later; only forget it when its latest sighting expired.
             let latest = self.seen.get(id).copied().unwrap_or(*at);
             let id = id.clone();
             self.order.pop_front();
-            if now - latest >= self.window_ms {
+            if now.saturating_sub(latest) >= self.window_ms {
                 self.seen.remove(&id);
             } else {
                 self.order.push_back((latest, id));
@@ -105,11 +108,23 @@ mod tests {
     #[test]
     fn duplicates_within_the_window_only() {
         let mut d = Deduplicator::new(3_600_000, 10);
-        assert!(!d.is_duplicate("e1", 0));
+        assert!(!d.is_duplicate("e1", 0, 0));
         d.remember("e1", 0);
-        assert!(d.is_duplicate("e1", 3_599_999));
-        assert!(!d.is_duplicate("e1", 3_600_000));
+        assert!(d.is_duplicate("e1", 3_599_999, 0));
+        assert!(!d.is_duplicate("e1", 3_600_000, 0));
+        assert!(!d.is_duplicate("e1", 3_600_000, 3_600_000));
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn a_late_duplicate_does_not_forget_ids_the_clock_still_covers() {
+        // e1 at 0; a duplicate of e2 dated 1h later does not move the clock (10 min), so e1 dated at
+        // the clock is still a duplicate, as it is after a restore that never saw that event.
+        let mut d = Deduplicator::new(3_600_000, 10);
+        d.remember("e1", 0);
+        d.remember("e2", 600_000);
+        assert!(d.is_duplicate("e2", 3_600_000, 600_000));
+        assert!(d.is_duplicate("e1", 600_000, 600_000));
     }
 
     #[test]
@@ -119,7 +134,7 @@ mod tests {
             d.remember(&format!("e{i}"), i);
         }
         assert_eq!(d.len(), 3);
-        assert!(d.is_duplicate("e9", 10));
-        assert!(!d.is_duplicate("e0", 10));
+        assert!(d.is_duplicate("e9", 10, 10));
+        assert!(!d.is_duplicate("e0", 10, 10));
     }
 }
