@@ -94,6 +94,12 @@ impl Ownership {
         Ok(Some(Ownership { partition, own_end, confirmed: now, fenced_at: now, fence_offset: own_end - 1 }))
     }
 
+    /// A number above every earlier owner's and below every later one's: the fence's offset,
+    /// plus one (0 is no epoch). Partials are published under it (`cluster`).
+    pub fn epoch(&self) -> u64 {
+        u64::try_from(self.fence_offset).unwrap_or(0) + 1
+    }
+
     /// Whether the partition may have had an owner before (its changelog held records).
     pub fn had_owner(&self) -> bool {
         self.fence_offset > 0

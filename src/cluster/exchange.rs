@@ -109,19 +109,24 @@ impl Exchange {
         Ok(())
     }
 
-    /// The publisher of a partition just assigned: waits (blocking) until the reader has seen the
-    /// whole topic, so its epoch is above every earlier owner's.
-    pub fn publisher_for(self: &Arc<Self>, partition: i32, settings: &Settings) -> Outlet {
-        let caught_up = self
-            .position
-            .get()
-            .is_some_and(|p| PartialsReader::wait_caught_up(&self.reader_config, &self.topic, p, CATCH_UP_WAIT));
-        if !caught_up {
-            tracing::warn!(partition, topic = self.topic, "partials topic not read to its end; publishing anyway");
-        }
+    /// The publisher of a partition just assigned. Its epoch is `fence_epoch` when the owner
+    /// fenced a changelog partition: fences are appended in the order owners take over, so each
+    /// owner's epoch is above every earlier owner's whatever any reader has seen. Without one
+    /// (no checkpoints), it waits (blocking) until the reader has seen the whole topic and goes
+    /// one above the latest epoch there: right unless two owners start at once.
+    pub fn publisher_for(self: &Arc<Self>, partition: i32, settings: &Settings, fence_epoch: Option<u64>) -> Outlet {
+        let epoch = fence_epoch.unwrap_or_else(|| {
+            let caught_up = self
+                .position
+                .get()
+                .is_some_and(|p| PartialsReader::wait_caught_up(&self.reader_config, &self.topic, p, CATCH_UP_WAIT));
+            if !caught_up {
+                tracing::warn!(partition, topic = self.topic, "partials topic not read to its end; publishing anyway");
+            }
+            self.partials.next_epoch(partition)
+        });
         let bucket_ms = settings.windows.iter().map(|w| w.bucket_ms).collect();
-        let publisher =
-            PartialsPublisher::new(partition, self.partials.next_epoch(partition), shape_of(settings), bucket_ms);
+        let publisher = PartialsPublisher::new(partition, epoch, shape_of(settings), bucket_ms);
         Outlet { exchange: Arc::clone(self), publisher, failed: Arc::default() }
     }
 

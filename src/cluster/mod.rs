@@ -12,14 +12,16 @@
 //!   heads of the segments touched, and compaction keeps the latest version of every slot.
 //! - **Whole publishes** (`merged`): records are staged per partition until the marker that ends
 //!   the publish, so a reader never merges half of one.
-//! - **Fencing by epoch** (`merged`, `reader`): an owner publishes under an epoch above every epoch
-//!   the topic holds for its partition, read once the reader has caught up with the topic when
-//!   the partition was assigned. A higher epoch starts the partition over (the new owner's first
-//!   publish is full); a lower one is dropped. So a paused instance that wakes after its
-//!   partition moved (a zombie) cannot overwrite the new owner's partials: its epoch is lower.
-//!   The window of risk is two owners choosing the same epoch, which needs the new owner to be
-//!   assigned before the old one's first marker reached the topic; the old owner writes that
-//!   marker at once on assignment, so the window is one produce round trip.
+//! - **Fencing by epoch** (`merged`, `reader`): an owner publishes under an epoch above every
+//!   earlier owner's. With checkpoints in a changelog topic (the default) the epoch comes from the
+//!   fence the owner wrote into its changelog partition before restoring (`checkpoint::ownership`):
+//!   fences are appended in the order owners take over, so epochs follow that order exactly,
+//!   whatever any instance's reader had seen. Without a changelog, it is one above every epoch the
+//!   topic holds for the partition once the reader has caught up; the window of risk there is two
+//!   owners starting at once (seen with a paused instance that rejoined while the new owner
+//!   started). A higher epoch starts the partition over (the new owner's first publish is full); a
+//!   lower one is dropped. So a paused instance that wakes after its partition moved (a zombie)
+//!   cannot overwrite the new owner's partials: its epoch is lower.
 //! - **Rule boundaries** (`detect::boundaries`): with its partials a partition publishes the
 //!   snapshot of its rule windows at every boundary it reached since, before the marker, so a
 //!   marker's clock tells every reader that the partition's snapshots up to it have arrived. The

@@ -111,6 +111,11 @@ impl Durability {
         }
     }
 
+    /// This owner's partials epoch, from its fence (`cluster::Exchange::publisher_for`).
+    pub fn fence_epoch(&self) -> Option<u64> {
+        self.ownership.as_ref().map(Ownership::epoch)
+    }
+
     /// Writes records to the store as this partition's owner.
     async fn write(
         &mut self,

@@ -44,7 +44,7 @@ use crate::engine::clock::{SystemClock, WallClock};
 use crate::engine::Engine;
 use crate::event::Decoder;
 use crate::source::kafka::KafkaSource;
-use crate::source::kafka_client::{consumer_config, producer_config, queue_limit};
+use crate::source::kafka_client::{consumer_config, effects_producer_config, producer_config, queue_limit};
 use crate::source::kafka_log::{BrokerStatus, LoggingContext};
 use crate::telemetry::http;
 use crate::telemetry::http_security::HttpSecurity;
@@ -198,9 +198,12 @@ impl KafkaParts {
     ) -> anyhow::Result<Self> {
         let log = LoggingContext::new(Arc::clone(&core.broker));
         let kafka = &config.kafka;
-        let mut producer = producer_config(kafka, bootstrap)?;
-        queue_limit(&mut producer, kafka, "queue.buffering.max.messages", config.limits.producer_queue_messages);
-        let sink = KafkaSink::new(&producer, log.clone(), &kafka.topics, Arc::clone(&core.metrics))
+        let (mut producer, mut effects) =
+            (producer_config(kafka, bootstrap)?, effects_producer_config(kafka, bootstrap)?);
+        for client in [&mut producer, &mut effects] {
+            queue_limit(client, kafka, "queue.buffering.max.messages", config.limits.producer_queue_messages);
+        }
+        let sink = KafkaSink::new(&effects, log.clone(), &kafka.topics, Arc::clone(&core.metrics))
             .context("kafka producer")?;
         let sink = Arc::new(sink);
         let settings = &core.engine.settings;

@@ -147,7 +147,8 @@ impl PartitionTask {
     async fn start_publishing(&mut self) {
         let Some(exchange) = self.env.exchange.clone() else { return };
         let (number, settings) = (self.number, std::sync::Arc::clone(&self.env.engine.settings));
-        let outlet = tokio::task::spawn_blocking(move || exchange.publisher_for(number, &settings)).await;
+        let fence_epoch = self.durable.as_ref().and_then(Durability::fence_epoch);
+        let outlet = tokio::task::spawn_blocking(move || exchange.publisher_for(number, &settings, fence_epoch)).await;
         if let Ok(outlet) = outlet {
             tracing::debug!(partition = self.number, epoch = outlet.epoch(), "publishing partials");
             self.partials = Some(outlet);
