@@ -183,6 +183,9 @@ async fn instances_admit_the_first_claimed_values_and_keep_them_across_a_restart
 
     produce_events(&bootstrap, 0, [&ORDERS[0], &ORDERS[1]]).await;
     wait_cluster_customers([&a, &b], 12.0).await;
+    // Two values with a label between both instances: each admitted the same ones.
+    let labelled = plan_customers(&cluster_figures(&a.metrics().await)).into_keys().filter(|l| l != "other").count();
+    assert_eq!(labelled, 2, "plan values with their own segment in the cluster figures");
     let (admitted, claims) = first_claimed(&bootstrap);
     assert_eq!(admitted.len(), 2, "two plan values claimed first");
     let expected: BTreeSet<String> = admitted.iter().cloned().chain(["other".to_string()]).collect();
