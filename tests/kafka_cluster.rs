@@ -154,6 +154,64 @@ async fn assert_cluster_equals_replay(instance: &Binary, input: &Input, who: &st
     }
 }
 
+/// Config files and HTTP ports of `n` instances of group "cluster".
+fn instance_configs(dir: &Path, bootstrap: &str, n: usize) -> Vec<(std::path::PathBuf, u16)> {
+    (0..n)
+        .map(|i| {
+            let path = dir.join(format!("instance-{i}.toml"));
+            let port = free_port();
+            std::fs::copy(
+                write_config(dir, bootstrap, "cluster", port, &format!("{CONFIG}{TEST_RULES}\n{QUICK_REJOIN}")),
+                &path,
+            )
+            .unwrap();
+            (path, port)
+        })
+        .collect()
+}
+
+/// Once every input offset is committed: the cluster figures of every running instance equal
+/// replay's, and every customer alert, message and segment rule alert is published once, as
+/// replay raises it.
+async fn assert_group_equals_replay(
+    bootstrap: &str,
+    group: &str,
+    input: &Input,
+    instances: &[Option<Binary>],
+    log: &Path,
+) {
+    wait_all_committed(bootstrap, group, input).await;
+    for (i, instance) in instances.iter().enumerate() {
+        if let Some(instance) = instance {
+            assert_cluster_equals_replay(instance, input, &format!("instance {i} (log: {})", log.display())).await;
+        }
+    }
+    // Customer alerts, and segment rule alerts judged once for the group on the boundary
+    // snapshots of every partition: replay's, except its extra evaluation at the very end.
+    let mut expected = ids(&input.replayed.alerts, "alert_id");
+    let end = input.replayed.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap().to_string();
+    let at_end = |a: &Value| a["kind"] == "segment_threshold" && a["at"] == end.as_str();
+    let due = expected.values().filter(|a| !at_end(a)).count();
+    wait_for(Duration::from_secs(30), || async { published(bootstrap, TOPICS[2], "alert_id").len() >= due }).await;
+    let alerts = published(bootstrap, TOPICS[2], "alert_id");
+    expected.retain(|id, a| alerts.contains_key(id) || !at_end(a));
+    assert!(expected.values().any(|a| a["kind"] == "segment_threshold"), "the test rules should fire");
+    let brief = |a: &Value| {
+        format!("{} {} {} {}/{} {}", a["kind"], a["rule"], a["at"], a["dimension"], a["segment"], a["state"])
+    };
+    let only_live: Vec<_> =
+        alerts.iter().filter(|(id, _)| !expected.contains_key(*id)).map(|(_, a)| brief(a)).collect();
+    let only_replay: Vec<_> =
+        expected.iter().filter(|(id, _)| !alerts.contains_key(*id)).map(|(_, a)| brief(a)).collect();
+    assert!(
+        only_live.is_empty() && only_replay.is_empty(),
+        "alerts differ:\nlive only {only_live:#?}\nreplay only {only_replay:#?}"
+    );
+    assert_eq!(alerts, expected, "alerts");
+    let messages = published(bootstrap, TOPICS[3], "message_id");
+    assert_eq!(messages, ids(&input.replayed.messages, "message_id"), "messages");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_one_leaving_one_added_export_the_replays_figures() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,18 +219,7 @@ async fn three_instances_one_leaving_one_added_export_the_replays_figures() {
     let bootstrap = tansu.bootstrap();
     create_default_topics(&bootstrap, PARTITIONS).await;
     let log = dir.path().join("service.log");
-    let configs: Vec<_> = (0..4)
-        .map(|i| {
-            let path = dir.path().join(format!("instance-{i}.toml"));
-            let port = free_port();
-            std::fs::copy(
-                write_config(dir.path(), &bootstrap, "cluster", port, &format!("{CONFIG}{TEST_RULES}\n{QUICK_REJOIN}")),
-                &path,
-            )
-            .unwrap();
-            (path, port)
-        })
-        .collect();
+    let configs = instance_configs(dir.path(), &bootstrap, 4);
     let mut instances: Vec<Option<Binary>> = Vec::new();
     let input = Input::produce_in_parts(dir.path(), &bootstrap, 250, async |part| {
         if part == 0 {
@@ -193,39 +240,105 @@ async fn three_instances_one_leaving_one_added_export_the_replays_figures() {
         settle(&instances).await;
     })
     .await;
-    wait_all_committed(&bootstrap, "cluster", &input).await;
-    for (i, instance) in instances.iter().enumerate() {
-        if let Some(instance) = instance {
-            assert_cluster_equals_replay(instance, &input, &format!("instance {i} (log: {})", log.display())).await;
-        }
-    }
-    // Customer alerts, and segment rule alerts judged once for the group on the boundary
-    // snapshots of every partition: replay's, except its extra evaluation at the very end.
-    let mut expected = ids(&input.replayed.alerts, "alert_id");
-    let end = input.replayed.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap().to_string();
-    let at_end = |a: &Value| a["kind"] == "segment_threshold" && a["at"] == end.as_str();
-    let due = expected.values().filter(|a| !at_end(a)).count();
-    wait_for(Duration::from_secs(30), || async { published(&bootstrap, TOPICS[2], "alert_id").len() >= due }).await;
-    let alerts = published(&bootstrap, TOPICS[2], "alert_id");
-    expected.retain(|id, a| alerts.contains_key(id) || !at_end(a));
-    assert!(expected.values().any(|a| a["kind"] == "segment_threshold"), "the test rules should fire");
-    let brief = |a: &Value| {
-        format!("{} {} {} {}/{} {}", a["kind"], a["rule"], a["at"], a["dimension"], a["segment"], a["state"])
-    };
-    let only_live: Vec<_> =
-        alerts.iter().filter(|(id, _)| !expected.contains_key(*id)).map(|(_, a)| brief(a)).collect();
-    let only_replay: Vec<_> =
-        expected.iter().filter(|(id, _)| !alerts.contains_key(*id)).map(|(_, a)| brief(a)).collect();
-    assert!(
-        only_live.is_empty() && only_replay.is_empty(),
-        "alerts differ:\nlive only {only_live:#?}\nreplay only {only_replay:#?}"
-    );
-    assert_eq!(alerts, expected, "alerts");
-    let messages = published(&bootstrap, TOPICS[3], "message_id");
-    assert_eq!(messages, ids(&input.replayed.messages, "message_id"), "messages");
+    assert_group_equals_replay(&bootstrap, "cluster", &input, &instances, &log).await;
     for instance in instances.into_iter().flatten() {
         instance.stop();
     }
+}
+
+/// A zombie (issue #9): an instance is frozen (SIGSTOP) while it consumes, for longer than the
+/// session timeout; meanwhile the group gives its partitions to another instance, which restores
+/// them; then it is thawed, holding records it believes are its own, before its consumer hears
+/// that it lost them. It must publish nothing for them and leave the new owner's checkpoints
+/// alone (`checkpoint::ownership`); it then rejoins and the two share the work. No id is
+/// published twice and the figures stay replay's.
+///
+/// The heir joins after the session timeout: tansu 0.6.0's coordinator drops a silent member
+/// when another one joins, but when the silent member's partners merely heartbeat it drops it and
+/// then leaves its partitions unassigned (seen with SIGKILL and SIGSTOP, two and three members).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_paused_past_the_session_timeout_publishes_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, PARTITIONS).await;
+    let log = dir.path().join("service.log");
+    let configs = instance_configs(dir.path(), &bootstrap, 2);
+    let mut instances: Vec<Option<Binary>> = Vec::new();
+    let mut frozen: Option<tokio::task::JoinHandle<()>> = None;
+    let input = Input::produce_in_parts(dir.path(), &bootstrap, 250, async |part| {
+        if part == 0 {
+            let zombie = Binary::start(&configs[0].0, configs[0].1, &log);
+            wait_until(Duration::from_secs(120), "the first instance applied events", || async {
+                events_seen(&zombie.metrics().await) > 0
+            })
+            .await;
+            // Frozen the moment it starts on the next part, so it holds received records.
+            let (http, freeze, before) = (zombie.http, zombie.freezer(), events_seen(&zombie.metrics().await));
+            frozen = Some(tokio::spawn(async move {
+                while http_get(http, "/metrics").await.is_none_or(|(_, m)| events_seen(&m) <= before) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                freeze();
+            }));
+            instances.push(Some(zombie));
+        } else {
+            frozen.take().unwrap().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(7)).await; // past the 6 s session timeout
+            let zombie = instances[0].take().unwrap();
+            instances.push(Some(Binary::start(&configs[1].0, configs[1].1, &log)));
+            settle(&instances).await; // the heir owns every partition
+            zombie.thaw();
+            instances[0] = Some(zombie);
+            settle(&instances).await;
+        }
+    })
+    .await;
+    assert_group_equals_replay(&bootstrap, "cluster", &input, &instances, &log).await;
+    // Whether the thawed instance met the fence or heard of its loss first depends on timing.
+    let zombie = instances[0].as_ref().unwrap().metrics().await;
+    eprintln!("fenced on the thawed instance: {:?}", metric(&zombie, "cxpulse_partitions_fenced_total"));
+    for instance in instances.into_iter().flatten() {
+        instance.stop();
+    }
+}
+
+/// The fence itself, step by step on a real changelog topic: an owner that a later one fenced
+/// finds out at its next confirmation past the lease, while the new owner stays confirmed, and
+/// late writes of an earlier owner without a fence are not mistaken for a takeover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_owner_learns_it_at_its_next_confirmation() {
+    use cxpulse::checkpoint::ownership::{Ownership, LEASE};
+    use cxpulse::checkpoint::store::{KafkaStore, Store};
+    use cxpulse::checkpoint::Record;
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_topics(&bootstrap, &[("cx.fence-changelog", 2)]).await;
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    let mut producer = config.clone();
+    producer.set("enable.idempotence", "true").set("acks", "all");
+    let store = |_| Store::Kafka(KafkaStore::new("cx.fence-changelog", &producer, &config).unwrap());
+    let (first_store, second_store) = (store(1), store(2));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut first = Ownership::take(&first_store, 1, &stop).await.unwrap().expect("a topic has owners");
+    assert!(!first.had_owner(), "an empty changelog partition had no owner");
+    // The first owner checkpoints; a write of an earlier, departed owner lands after it.
+    let checkpoint = Record { key: "1/meta".into(), value: Some(b"state".to_vec()) };
+    first.wrote(first_store.write(std::slice::from_ref(&checkpoint), &stop).await.unwrap());
+    second_store.write(std::slice::from_ref(&checkpoint), &stop).await.unwrap();
+    tokio::time::sleep(LEASE).await;
+    assert!(first.confirm(&first_store).await.unwrap(), "a late write without a fence is no takeover");
+    // A second owner fences partition 1; partition 0 is not concerned.
+    let mut second = Ownership::take(&second_store, 1, &stop).await.unwrap().unwrap();
+    assert!(second.had_owner());
+    assert!(first.confirm(&first_store).await.unwrap(), "within the lease the first owner does not ask");
+    tokio::time::sleep(LEASE).await;
+    assert!(!first.confirm(&first_store).await.unwrap(), "past the lease the first owner sees the fence");
+    assert!(second.confirm(&second_store).await.unwrap(), "the new owner stays the owner");
+    let mut other = Ownership::take(&first_store, 0, &stop).await.unwrap().unwrap();
+    tokio::time::sleep(LEASE).await;
+    assert!(other.confirm(&first_store).await.unwrap(), "a fence is per partition");
 }
 
 /// The partitions an instance owns, from its lag series.

@@ -77,13 +77,47 @@ impl OutRecord {
 pub enum PublishError {
     #[error("gave up publishing to {output} at shutdown; the input will be read again")]
     Abandoned { output: &'static str },
+    #[error("another instance owns this partition now; its batch is left to the new owner")]
+    Fenced,
 }
 
 impl PublishError {
     pub fn code(&self) -> &'static str {
         match self {
             PublishError::Abandoned { .. } => "abandoned",
+            PublishError::Fenced => "fenced",
         }
+    }
+}
+
+/// Where a batch's records landed so far, and the pause before its next round.
+#[derive(Debug)]
+pub struct Retry {
+    landed: Vec<Option<(i32, i64)>>,
+    value_dropped: Vec<bool>,
+    backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry { landed: Vec::new(), value_dropped: Vec::new(), backoff: FIRST_BACKOFF }
+    }
+}
+
+impl Retry {
+    /// Waits before the next round (doubling up to a bound); `Err` when abandoned first.
+    pub async fn wait(&mut self, abandon: &CancellationToken) -> Result<(), PublishError> {
+        tokio::select! {
+            _ = tokio::time::sleep(self.backoff) => {}
+            _ = abandon.cancelled() => return Err(PublishError::Abandoned { output: "outputs" }),
+        }
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        Ok(())
+    }
+
+    /// Where each record landed, once a round returned `true`.
+    pub fn landed(self) -> impl Iterator<Item = (i32, i64)> {
+        self.landed.into_iter().flatten()
     }
 }
 
@@ -119,34 +153,44 @@ impl KafkaSink {
         }
     }
 
-    /// Resolves once the broker acknowledged the record (with where it landed); retries until
-    /// then, or until `abandon`.
-    pub async fn deliver(&self, record: &OutRecord, abandon: &CancellationToken) -> Result<Delivery, PublishError> {
-        let mut backoff = FIRST_BACKOFF;
-        let mut value_dropped = false;
-        loop {
-            let error = match self.attempt(record, value_dropped, abandon).await? {
-                Ok(delivery) => return Ok(delivery),
+    /// One round of delivering a batch: sends every record not landed yet and notes where each
+    /// lands (partition, offset). `Ok(true)` once all have landed; `Ok(false)`: some failed and are
+    /// to be sent again after [`Retry::wait`]. The caller decides whether to retry, so that a
+    /// paused owner does not re-send what timed out in the producer's queue meanwhile
+    /// (`checkpoint::ownership`).
+    pub async fn deliver_round(
+        &self,
+        records: &[OutRecord],
+        retry: &mut Retry,
+        abandon: &CancellationToken,
+    ) -> Result<bool, PublishError> {
+        retry.landed.resize(records.len(), None);
+        retry.value_dropped.resize(records.len(), false);
+        let pending: Vec<usize> = (0..records.len()).filter(|i| retry.landed[*i].is_none()).collect();
+        let sends = pending.iter().map(|i| self.attempt(&records[*i], retry.value_dropped[*i], abandon));
+        for (i, result) in pending.iter().zip(futures::future::join_all(sends).await) {
+            let error = match result? {
+                Ok(delivery) => {
+                    retry.landed[*i] = Some((delivery.partition, delivery.offset));
+                    continue;
+                }
                 Err(e) => e,
             };
-            if is_too_large(&error) && record.output == Output::DeadLetter && !value_dropped {
+            let record = &records[*i];
+            if is_too_large(&error) && record.output == Output::DeadLetter && !retry.value_dropped[*i] {
                 // An input the broker accepted but cannot take back with our headers: keep the
                 // dead letter (reason, source position) without its value rather than block.
                 tracing::warn!(
                     output = "dead_letter",
                     "dead letter too large for the broker; sending it without its value"
                 );
-                value_dropped = true;
+                retry.value_dropped[*i] = true;
                 continue;
             }
             self.metrics.publish_failed(record.output.label());
-            tracing::warn!(output = record.output.label(), %error, retry_in = ?backoff, "cannot publish, retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = abandon.cancelled() => return Err(PublishError::Abandoned { output: record.output.label() }),
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            tracing::warn!(output = record.output.label(), %error, retry_in = ?retry.backoff, "cannot publish, retrying");
         }
+        Ok(retry.landed.iter().all(Option::is_some))
     }
 
     /// One send: `Ok(Ok)` delivered, `Ok(Err)` failed (retry), `Err` abandoned.

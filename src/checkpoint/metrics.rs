@@ -12,6 +12,7 @@ pub struct CheckpointMetrics {
     pub checkpoints: IntCounterVec,
     pub checkpoint_bytes: IntCounter,
     pub suppressed: IntCounter,
+    pub fenced: IntCounter,
 }
 
 impl CheckpointMetrics {
@@ -34,6 +35,10 @@ impl CheckpointMetrics {
             "cxpulse_effects_suppressed_total",
             "Effects re-emitted after a restore that had been published already, and were not published again.",
         )?;
+        let fenced = IntCounter::new(
+            "cxpulse_partitions_fenced_total",
+            "Partitions this instance stopped publishing for because another instance had taken them over (it was paused or cut off past the session timeout).",
+        )?;
         for kind in ["base", "delta"] {
             checkpoints.with_label_values(&[kind]);
         }
@@ -46,6 +51,7 @@ impl CheckpointMetrics {
         registry.register(Box::new(checkpoints.clone()))?;
         registry.register(Box::new(checkpoint_bytes.clone()))?;
         registry.register(Box::new(suppressed.clone()))?;
+        registry.register(Box::new(fenced.clone()))?;
         Ok(CheckpointMetrics {
             restoring,
             restore_records,
@@ -56,6 +62,7 @@ impl CheckpointMetrics {
             checkpoints,
             checkpoint_bytes,
             suppressed,
+            fenced,
         })
     }
 }

@@ -64,6 +64,11 @@
 //! the input passes them; the restored rule state re-evaluates every boundary after its own
 //! `evaluated_until`, so each of them is re-emitted once at most.
 //!
+//! # Zombies ([`ownership`])
+//! A new owner fences the changelog partition before it restores; an owner confirms it is still
+//! the owner before it publishes or checkpoints, so an instance paused past the session timeout
+//! publishes nothing for a partition that moved meanwhile.
+//!
 //! # Compatibility ([`fingerprint`], [`format`])
 //! The format is versioned and independent of the in-memory layout; segments are named by
 //! (dimension, label). Each meta carries a fingerprint of the configuration that shapes state
@@ -80,6 +85,7 @@ pub mod format;
 pub mod memory;
 pub mod meta;
 pub mod metrics;
+pub mod ownership;
 pub mod restore;
 pub mod snapshot;
 pub mod store;

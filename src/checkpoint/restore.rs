@@ -10,6 +10,7 @@ use super::chunk::{self, DecodeContext, Entry};
 use super::codec::DecodeError;
 use super::fingerprint::{differences, fingerprint};
 use super::meta::Meta;
+use super::ownership::owner_key;
 use super::snapshot::meta_key;
 use crate::engine::Partition;
 use crate::state::catalog::OTHER;
@@ -137,7 +138,8 @@ pub fn restore(
     }
     let settings = std::sync::Arc::clone(partition.settings());
     let cx = DecodeContext { catalog: &catalog, windows: &settings.windows };
-    let mut named: std::collections::HashSet<String> = [meta_key(number)].into();
+    // The owner's fence is not part of the state, and not garbage either (`ownership`).
+    let mut named: std::collections::HashSet<String> = [meta_key(number), owner_key(number)].into();
     let mut bytes = 0u64;
     let pieces = meta.base.iter().map(|p| ("base", p)).chain(meta.deltas.iter().map(|p| ("delta", p)));
     reserve_customers(records, number, &meta, partition);

@@ -28,6 +28,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(300);
 pub enum StoreError {
     #[error("gave up writing the checkpoint at shutdown; the input since the last one will be read again")]
     Abandoned,
+    #[error("partition {partition} was taken over by another instance (this one was paused or cut off past the session timeout): nothing more is published or checkpointed for it here")]
+    Fenced { partition: i32 },
     #[error("cannot read changelog {topic} partition {partition}: {detail}")]
     Read { topic: String, partition: i32, detail: String },
     #[error("checkpoint directory {path}: {source}")]
@@ -47,8 +49,9 @@ pub enum Store {
 }
 
 impl Store {
-    /// Writes records in order and returns once all are durable; retries until `abandon`.
-    pub async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<(), StoreError> {
+    /// Writes records in order and returns once all are durable; retries until `abandon`. In a
+    /// changelog topic: the offset after the last of them (`None` in a directory).
+    pub async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<Option<i64>, StoreError> {
         match self {
             Store::Kafka(k) => k.write(records, abandon).await,
             Store::Directory(d) => {
@@ -56,15 +59,35 @@ impl Store {
                 let write = tokio::task::spawn_blocking(move || dir.write(&records));
                 tokio::select! {
                     done = write => done.map_err(|e| StoreError::Io { path: d.root.display().to_string(),
-                        source: std::io::Error::other(e.to_string()) })?,
+                        source: std::io::Error::other(e.to_string()) })?.map(|()| None),
                     _ = abandon.cancelled() => Err(StoreError::Abandoned),
                 }
             }
         }
     }
 
+    /// The end (high watermark) of a changelog partition; `None` in a directory.
+    pub async fn end(&self, partition: i32) -> Result<Option<i64>, StoreError> {
+        let Store::Kafka(k) = self else { return Ok(None) };
+        let (watermarks, topic) = (std::sync::Arc::clone(&k.watermarks), k.topic.clone());
+        let fetched =
+            tokio::task::spawn_blocking(move || watermarks.fetch_watermarks(&topic, partition, METADATA_TIMEOUT)).await;
+        let err = |detail: String| StoreError::Read { topic: k.topic.clone(), partition, detail };
+        match fetched {
+            Ok(Ok((_, high))) => Ok(Some(high)),
+            Ok(Err(e)) => Err(err(e.to_string())),
+            Err(e) => Err(err(format!("task failed: {e}"))),
+        }
+    }
+
     /// Every record of one partition, in the order written.
     pub async fn read(&self, partition: i32) -> Result<Vec<Stored>, StoreError> {
+        self.read_from(partition, None).await
+    }
+
+    /// The records of one partition from offset `from` on (from the start: `None`; a directory
+    /// has no offsets and always reads everything).
+    pub async fn read_from(&self, partition: i32, from: Option<i64>) -> Result<Vec<Stored>, StoreError> {
         let join = |e: tokio::task::JoinError| StoreError::Read {
             topic: String::new(),
             partition,
@@ -73,7 +96,9 @@ impl Store {
         match self {
             Store::Kafka(k) => {
                 let (config, topic) = (k.reader.clone(), k.topic.clone());
-                tokio::task::spawn_blocking(move || read_partition(&config, &topic, partition)).await.map_err(join)?
+                tokio::task::spawn_blocking(move || read_partition(&config, &topic, partition, from))
+                    .await
+                    .map_err(join)?
             }
             Store::Directory(d) => {
                 let d = d.clone();
@@ -95,6 +120,8 @@ pub struct KafkaStore {
     producer: FutureProducer<LoggingContext>,
     /// Settings of the short-lived restore consumers (no group: partitions are assigned).
     reader: ClientConfig,
+    /// Asks partitions' ends, for the ownership checks (`checkpoint::ownership`).
+    watermarks: std::sync::Arc<BaseConsumer<LoggingContext>>,
 }
 
 impl KafkaStore {
@@ -102,10 +129,12 @@ impl KafkaStore {
     pub fn new(topic: &str, producer: &ClientConfig, base: &ClientConfig) -> Result<Self, rdkafka::error::KafkaError> {
         let mut producer = producer.clone();
         producer.set("message.max.bytes", "8388608");
+        let reader = reader_config(base);
         Ok(KafkaStore {
             topic: topic.to_string(),
             producer: producer.create_with_context(LoggingContext::default())?,
-            reader: reader_config(base),
+            watermarks: std::sync::Arc::new(reader.create_with_context(LoggingContext::default())?),
+            reader,
         })
     }
 
@@ -152,12 +181,14 @@ impl KafkaStore {
         Ok(())
     }
 
-    async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<(), StoreError> {
+    async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<Option<i64>, StoreError> {
         let sends = records.iter().map(|r| self.write_one(r, abandon));
-        futures::future::join_all(sends).await.into_iter().collect()
+        let offsets = futures::future::join_all(sends).await.into_iter().collect::<Result<Vec<i64>, _>>()?;
+        Ok(offsets.into_iter().max().map(|last| last + 1))
     }
 
-    async fn write_one(&self, record: &Record, abandon: &CancellationToken) -> Result<(), StoreError> {
+    /// Writes one record; its offset once acknowledged.
+    async fn write_one(&self, record: &Record, abandon: &CancellationToken) -> Result<i64, StoreError> {
         let partition = partition_of(&record.key);
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -167,7 +198,7 @@ impl KafkaStore {
             }
             let error = tokio::select! {
                 result = self.producer.send(out, Duration::from_secs(5)) => match result {
-                    Ok(_) => return Ok(()),
+                    Ok(delivery) => return Ok(delivery.offset),
                     Err((e, _)) => e,
                 },
                 _ = abandon.cancelled() => return Err(StoreError::Abandoned),
@@ -200,11 +231,17 @@ fn partition_of(key: &str) -> i32 {
     key.split('/').next().and_then(|p| p.parse().ok()).unwrap_or(0)
 }
 
-fn read_partition(config: &ClientConfig, topic: &str, partition: i32) -> Result<Vec<Stored>, StoreError> {
+fn read_partition(
+    config: &ClientConfig,
+    topic: &str,
+    partition: i32,
+    from: Option<i64>,
+) -> Result<Vec<Stored>, StoreError> {
     let err = |detail: String| StoreError::Read { topic: topic.to_string(), partition, detail };
     let consumer: BaseConsumer<LoggingContext> =
         config.create_with_context(LoggingContext::default()).map_err(|e| err(e.to_string()))?;
     let (low, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT).map_err(|e| err(e.to_string()))?;
+    let low = from.map_or(low, |from| from.max(low));
     let mut out = Vec::new();
     if high <= low {
         return Ok(out);

@@ -14,6 +14,7 @@ use super::TaskEnv;
 use crate::alert::kafka_sink::OutRecord;
 use crate::checkpoint::effects::{self, OutputPositions, Suppression, ID_HEADER, INPUT_HEADER, PARTITION_HEADER};
 use crate::checkpoint::metrics::CheckpointMetrics;
+use crate::checkpoint::ownership::Ownership;
 use crate::checkpoint::restore::{latest, read_meta, restore, RestoreError};
 use crate::checkpoint::store::{Store, StoreError};
 use crate::checkpoint::{Checkpointer, Extras};
@@ -26,6 +27,9 @@ const RETRY: Duration = Duration::from_secs(2);
 /// What every partition task shares for checkpoints.
 pub struct CheckpointEnv {
     pub store: Store,
+    /// How long a new owner waits after its fence before it reads its outputs back
+    /// (`checkpoint::ownership`).
+    pub takeover_wait: Duration,
     /// Settings of the short-lived consumers that read output ends and outputs back.
     pub reader: ClientConfig,
     pub outputs: Vec<String>,
@@ -42,6 +46,8 @@ pub struct Durability {
     /// Where the restore read the outputs back from; kept in checkpoints while `suppression` waits.
     read_from: OutputPositions,
     suppression: Suppression,
+    /// This owner's fence in the changelog (`None` in a directory store: nothing to fence).
+    ownership: Option<Ownership>,
     /// Next offset per side that the restored state reflects: records below are already in it.
     pub resume_from: [i64; SIDES],
     last: Instant,
@@ -83,6 +89,42 @@ impl Durability {
         self.suppression.passed(next);
     }
 
+    /// Whether this instance still owns the partition (`checkpoint::ownership`); asked of the
+    /// changelog at most once per lease, retried while the brokers cannot answer.
+    pub async fn still_owner(&mut self, cp: &CheckpointEnv, abandon: &CancellationToken) -> Result<(), StoreError> {
+        let Some(ownership) = self.ownership.as_mut() else { return Ok(()) };
+        loop {
+            match ownership.confirm(&cp.store).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    cp.metrics.fenced.inc();
+                    return Err(StoreError::Fenced { partition: ownership.partition() });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?RETRY, "cannot confirm the partition's owner, retrying")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                _ = abandon.cancelled() => return Err(StoreError::Abandoned),
+            }
+        }
+    }
+
+    /// Writes records to the store as this partition's owner.
+    async fn write(
+        &mut self,
+        cp: &CheckpointEnv,
+        records: &[crate::checkpoint::Record],
+        abandon: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let end = cp.store.write(records, abandon).await?;
+        if let Some(ownership) = self.ownership.as_mut() {
+            ownership.wrote(end);
+        }
+        Ok(())
+    }
+
     /// Writes a checkpoint: chunks, then the meta naming them, then tombstones of what it replaced.
     pub async fn checkpoint(
         &mut self,
@@ -91,19 +133,20 @@ impl Durability {
         extras: Extras,
         abandon: &CancellationToken,
     ) -> Result<(), StoreError> {
+        self.still_owner(cp, abandon).await?;
         // Records published before the restore whose effects are not re-emitted yet lie before
         // `outputs`; until they are, the next restore must read back from where this one did.
         let outputs = if self.suppression.is_empty() { &self.outputs } else { &self.outputs.min(&self.read_from) };
         let extras = Extras { outputs: outputs.to_vec(), ..extras };
         let plan = self.checkpointer.plan(partition, extras);
-        cp.store.write(&plan.chunks, abandon).await?;
-        cp.store.write(std::slice::from_ref(&plan.meta), abandon).await?;
+        self.write(cp, &plan.chunks, abandon).await?;
+        self.write(cp, std::slice::from_ref(&plan.meta), abandon).await?;
         self.checkpointer.written(&plan);
         tracing::debug!(seq = plan.next.seq, full = plan.full, offsets = ?plan.next.offsets, outputs = ?plan.next.outputs, "checkpoint written");
         cp.metrics.checkpoints.with_label_values(&[if plan.full { "base" } else { "delta" }]).inc();
         cp.metrics.checkpoint_bytes.inc_by(plan.bytes);
         if !plan.tombstones.is_empty() {
-            cp.store.write(&plan.tombstones, abandon).await?;
+            self.write(cp, &plan.tombstones, abandon).await?;
         }
         self.last = Instant::now();
         self.changed = false;
@@ -166,6 +209,9 @@ async fn restore_inner(
     stop: &CancellationToken,
     started: Instant,
 ) -> Result<Durability, String> {
+    // The fence first: from its acknowledgement on, an earlier owner that wakes publishes nothing.
+    let mut ownership =
+        retry(stop, "fence the changelog partition", || Ownership::take(&cp.store, number, stop)).await?;
     let records = retry(stop, "read the checkpoint", || cp.store.read(number)).await?;
     cp.metrics.restore_records.inc_by(records.len() as u64);
     let records = latest(records);
@@ -195,6 +241,14 @@ async fn restore_inner(
         }
     };
     let mut resume_from = [-1; SIDES];
+    if let Some(fenced_at) = ownership.as_ref().filter(|o| o.had_owner()).map(|o| o.fenced_at) {
+        // What an earlier owner sent before the fence must have landed, or failed, before the
+        // outputs are read back (`checkpoint::ownership`).
+        tokio::select! {
+            _ = tokio::time::sleep_until((fenced_at + cp.takeover_wait).into()) => {}
+            _ = stop.cancelled() => return Err("stopped before it could read the outputs back".to_string()),
+        }
+    }
     let ends = retry(stop, "read the output topics' ends", || {
         let (reader, outputs) = (cp.reader.clone(), cp.outputs.clone());
         async move { blocking(move || effects::output_ends(&reader, &outputs)).await }
@@ -232,7 +286,9 @@ async fn restore_inner(
             .collect();
         checkpointer.resume(restored.meta);
         if !garbage.is_empty() {
-            let _ = cp.store.write(&garbage, stop).await;
+            if let (Ok(end), Some(ownership)) = (cp.store.write(&garbage, stop).await, ownership.as_mut()) {
+                ownership.wrote(end);
+            }
         }
     }
     tracing::info!(
@@ -247,7 +303,16 @@ async fn restore_inner(
         "partition state restored"
     );
     let outputs = OutputPositions::at(&ends);
-    Ok(Durability { checkpointer, outputs, read_from, suppression, resume_from, last: Instant::now(), changed: false })
+    Ok(Durability {
+        checkpointer,
+        outputs,
+        read_from,
+        suppression,
+        ownership,
+        resume_from,
+        last: Instant::now(),
+        changed: false,
+    })
 }
 
 async fn blocking<T: Send + 'static>(

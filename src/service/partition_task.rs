@@ -18,8 +18,9 @@ use super::intake::{recv, to_head, Head, Input, Received};
 use super::live_rules::{RulesHook, RULES_PARTITION};
 use super::positions::Positions;
 use super::TaskEnv;
-use crate::alert::kafka_sink::{OutRecord, PublishError};
+use crate::alert::kafka_sink::{OutRecord, PublishError, Retry};
 use crate::alert::{AlertKind, Effect};
+use crate::checkpoint::store::StoreError;
 use crate::checkpoint::Extras;
 use crate::cluster::exchange::{Outlet, Sent};
 use crate::cluster::publisher::Progress;
@@ -136,6 +137,9 @@ impl PartitionTask {
         self.start_publishing().await;
         if let Err(error) = self.run_until(&stop).await {
             tracing::warn!(partition = self.number, code = error.code(), %error, "partition task stopped early");
+            if matches!(error, PublishError::Fenced) {
+                return; // the new owner publishes this partition's partials under a newer epoch
+            }
         }
         // The last state, delivered before the partition is handed over, so the next owner's
         // epoch is chosen with it in view and the cluster figures stay whole meanwhile.
@@ -436,10 +440,7 @@ impl PartitionTask {
         let rules = (self.number == RULES_PARTITION).then(|| self.env.rules.export_state());
         let evaluated_until = rules.as_ref().map(|r| r.evaluated_until);
         let extras = Extras { offsets: offsets_of(&topics, self.next_input), rules, ..Extras::default() };
-        durable
-            .checkpoint(cp, &mut self.partition, extras, &self.abandon)
-            .await
-            .map_err(|_| PublishError::Abandoned { output: "changelog" })?;
+        durable.checkpoint(cp, &mut self.partition, extras, &self.abandon).await.map_err(from_store)?;
         if let Some(through) = evaluated_until {
             self.env.rules.release(through);
         }
@@ -472,12 +473,25 @@ impl PartitionTask {
     async fn flush(&mut self) -> Result<(), PublishError> {
         let batch = std::mem::take(&mut self.batch);
         if !batch.records.is_empty() {
-            let sink = &self.env.sink;
-            let deliveries = batch.records.iter().map(|r| sink.deliver(r, &self.abandon));
-            let delivered = futures::future::join_all(deliveries).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+            let (sink, abandon) = (&self.env.sink, &self.abandon);
+            let mut retry = Retry::default();
+            loop {
+                // Each round only while this instance still owns the partition; asked again right
+                // after a failure, which is how a paused owner finds out (`checkpoint::ownership`).
+                if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
+                    durable.still_owner(cp, abandon).await.map_err(from_store)?;
+                }
+                if sink.deliver_round(&batch.records, &mut retry, abandon).await? {
+                    break;
+                }
+                if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
+                    durable.still_owner(cp, abandon).await.map_err(from_store)?;
+                }
+                retry.wait(abandon).await?;
+            }
             if let Some(durable) = &mut self.durable {
-                for (record, d) in batch.records.iter().zip(delivered) {
-                    durable.delivered(sink.topic(record.output), d.partition, d.offset);
+                for (record, (partition, offset)) in batch.records.iter().zip(retry.landed()) {
+                    durable.delivered(sink.topic(record.output), partition, offset);
                 }
             }
         }
@@ -497,6 +511,13 @@ impl PartitionTask {
             self.store_offsets();
         }
         Ok(())
+    }
+}
+
+fn from_store(error: StoreError) -> PublishError {
+    match error {
+        StoreError::Fenced { .. } => PublishError::Fenced,
+        _ => PublishError::Abandoned { output: "changelog" },
     }
 }
 

@@ -28,7 +28,7 @@ use crate::event::Reason;
 use crate::source::demo_feed;
 use crate::source::embedded::EmbeddedBroker;
 use crate::source::kafka::KafkaSource;
-use crate::source::kafka_client::{base_config, producer_config};
+use crate::source::kafka_client::{base_config, message_timeout, producer_config};
 use crate::source::kafka_log::LoggingContext;
 use crate::state::customer::NEVER;
 use crate::telemetry::http::HealthSource;
@@ -112,6 +112,7 @@ pub(super) fn checkpoint_env(
     let metrics = CheckpointMetrics::register(core.metrics.registry()).context("checkpoint metrics")?;
     Ok(Some(CheckpointEnv {
         store,
+        takeover_wait: crate::checkpoint::ownership::takeover_wait(message_timeout(&config.kafka)),
         reader: reader_config(&base),
         outputs: vec![t.alerts.clone(), t.reengagement.clone(), t.dead_letter.clone()],
         config: c.clone(),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use thiserror::Error;
@@ -137,11 +138,26 @@ fn assignment_strategy(kafka: &KafkaConfig) -> Result<&str, KafkaSetupError> {
 }
 
 /// The producer of alerts, messages and dead letters: idempotent, acknowledged by all replicas.
+/// How long a producer keeps a record queued before failing it, unless `kafka.properties` sets
+/// `message.timeout.ms`: short, so a paused instance cannot send on waking what it queued before
+/// the pause (`checkpoint::ownership`). Failed records are sent again by cxpulse, after checking
+/// that it still owns their partition.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The producers' `message.timeout.ms` (its alias `delivery.timeout.ms` included).
+pub fn message_timeout(kafka: &KafkaConfig) -> Duration {
+    ["message.timeout.ms", "delivery.timeout.ms"]
+        .iter()
+        .find_map(|key| kafka.properties.get(*key)?.trim().parse::<u64>().ok())
+        .map_or(MESSAGE_TIMEOUT, Duration::from_millis)
+}
+
 pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str) -> Result<ClientConfig, KafkaSetupError> {
     let mut config = base_config(kafka, bootstrap)?;
     if !kafka.properties.contains_key("linger.ms") {
         config.set("linger.ms", "5");
     }
+    config.set("message.timeout.ms", message_timeout(kafka).as_millis().to_string());
     config.set("enable.idempotence", "true").set("acks", "all");
     Ok(config)
 }

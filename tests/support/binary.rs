@@ -65,6 +65,14 @@ impl Binary {
         let _ = Command::new("kill").args(["-STOP", &self.child.id().to_string()]).status();
     }
 
+    /// SIGSTOP by process id, for a task that cannot hold the `Binary`.
+    pub fn freezer(&self) -> impl Fn() + Send + 'static {
+        let pid = self.child.id().to_string();
+        move || {
+            let _ = Command::new("kill").args(["-STOP", &pid]).status();
+        }
+    }
+
     /// SIGCONT after [`Binary::freeze`].
     pub fn thaw(&self) {
         let _ = Command::new("kill").args(["-CONT", &self.child.id().to_string()]).status();
