@@ -184,6 +184,11 @@ fn resolve(catalog: &SegmentCatalog, dimension: &str, label: &str) -> Result<Tab
     if label.is_empty() || label.len() > 1024 {
         return Err(DecodeError::Invalid { what: "segment label length" });
     }
+    if catalog.is_claimed() {
+        // Decided by the claims before the restore began (`service::durable`): look up only.
+        let id = catalog.decided(dim, label).ok_or(DecodeError::Invalid { what: "segment label not claimed" })?;
+        return Ok((Some(dim), id));
+    }
     Ok((Some(dim), catalog.intern(dim, label)))
 }
 

@@ -13,6 +13,7 @@ use super::meta::Meta;
 use super::ownership::owner_key;
 use super::snapshot::meta_key;
 use crate::engine::Partition;
+use crate::state::catalog::OTHER;
 
 /// One record as read back from a store: its key, where it was read (Kafka offset; -1 in a
 /// directory) and its value (`None`: a tombstone).
@@ -40,6 +41,12 @@ pub enum RestoreError {
          {changes}; set checkpoint.on_incompatible = \"rebuild\" to start this partition empty instead"
     )]
     Incompatible { partition: i32, changes: String },
+    #[error(
+        "checkpoint of partition {partition} admitted segment `{dimension}`=`{label}`, which the claims topic \
+         maps to `other` (the checkpoint was taken before admission was decided by claims, or with another \
+         claims topic); set checkpoint.on_incompatible = \"rebuild\" to start this partition empty instead"
+    )]
+    Unclaimed { partition: i32, dimension: String, label: String },
 }
 
 impl RestoreError {
@@ -48,6 +55,7 @@ impl RestoreError {
             RestoreError::Corrupt { .. } => "corrupt",
             RestoreError::Missing { .. } => "missing",
             RestoreError::Incompatible { .. } => "incompatible",
+            RestoreError::Unclaimed { .. } => "unclaimed",
         }
     }
 }
@@ -108,8 +116,23 @@ pub fn restore(
     let Some(meta) = read_meta(records, number, partition)? else { return Ok(None) };
     let meta_offset = records.get(&meta_key(number)).map_or(-1, |r| r.0);
     let catalog = std::sync::Arc::clone(partition.catalog());
+    if catalog.is_claimed() {
+        // The claims decided every label already (`service::durable`); one they did not admit
+        // would merge two segments' state into `other`, which a restore cannot split again.
+        let unclaimed = meta.catalog.iter().find(|(dimension, label)| {
+            label != OTHER && catalog.dimension_index(dimension).is_some() && catalog.find(dimension, label).is_none()
+        });
+        if let Some((dimension, label)) = unclaimed {
+            return Err(RestoreError::Unclaimed {
+                partition: number,
+                dimension: dimension.clone(),
+                label: label.clone(),
+            });
+        }
+    }
     for (dimension, label) in &meta.catalog {
         if let Some(dim) = catalog.dimension_index(dimension) {
+            // First-seen mode admits in the checkpoint's order; claims mode only looks up.
             catalog.intern(dim, label);
         }
     }
@@ -170,5 +193,71 @@ fn apply(partition: &mut Partition, entry: Entry) {
         }
         Entry::Dedup(id, at) => partition.dedup_mut().remember(&id, at),
         Entry::Ticket(ticket) => partition.tickets_mut().restore(ticket),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use compact_str::CompactString;
+
+    use super::*;
+    use crate::checkpoint::{Checkpointer, Extras, MemoryStore};
+    use crate::engine::{Engine, NoBoundaries};
+    use crate::event::{Event, Interaction, Payload};
+
+    fn engine() -> Engine {
+        let env = [("CXPULSE_SEGMENTS__MAX_VALUES".to_string(), "2".to_string())];
+        Engine::new(&crate::config::load(None, &env).unwrap())
+    }
+
+    /// A checkpoint of one partition whose customers met plans `pro`, `free`, `team` (first seen:
+    /// `team` is `other`).
+    fn checkpoint() -> BTreeMap<String, (i64, Vec<u8>)> {
+        let engine = engine();
+        let mut partition = engine.partition(0);
+        for (i, plan) in ["pro", "free", "team"].iter().enumerate() {
+            let event = Event {
+                customer_id: CompactString::from(format!("c{i}")),
+                ts: 1_767_225_600_000 + i as i64,
+                event_id: None,
+                segments: vec![("plan".into(), (*plan).into())],
+                payload: Payload::Interaction(Interaction::Login),
+            };
+            partition.apply(&event, &mut Vec::new(), &mut NoBoundaries);
+        }
+        let mut store = MemoryStore::default();
+        let plan = Checkpointer::new(0, 1 << 16, 4).plan(&mut partition, Extras::default());
+        store.write(&plan);
+        latest(store.records())
+    }
+
+    fn labels(engine: &Engine) -> Vec<String> {
+        engine.catalog.all_segments().into_iter().map(|(_, d, l)| format!("{d}={l}")).collect()
+    }
+
+    #[test]
+    fn with_claims_a_restore_only_looks_labels_up() {
+        let records = checkpoint();
+        let engine = engine();
+        engine.catalog.require_claims();
+        // The claims decided the checkpoint's labels in its order (as `service::durable` does).
+        engine.catalog.apply_claim(0, "pro");
+        engine.catalog.apply_claim(0, "free");
+        let before = labels(&engine);
+        let restored = restore(&records, 0, &mut engine.partition(0)).unwrap().unwrap();
+        assert_eq!(restored.customers, 3);
+        assert_eq!(labels(&engine), before, "nothing admitted by the restore");
+        assert_eq!(before, ["all=all", "plan=free", "plan=other", "plan=pro"]);
+    }
+
+    #[test]
+    fn with_claims_a_label_the_claims_did_not_admit_is_refused() {
+        let records = checkpoint();
+        let engine = engine();
+        engine.catalog.require_claims();
+        engine.catalog.apply_claim(0, "free");
+        engine.catalog.apply_claim(0, "team");
+        let error = restore(&records, 0, &mut engine.partition(0)).unwrap_err();
+        assert!(matches!(&error, RestoreError::Unclaimed { label, .. } if label == "pro"), "{error}");
     }
 }

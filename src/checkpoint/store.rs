@@ -173,7 +173,7 @@ impl KafkaStore {
         let results = admin.create_topics([&new], &options).await.map_err(|e| err(e.to_string()))?;
         for result in results {
             match result {
-                Ok(_) => tracing::info!(topic, partitions, "changelog topic created (cleanup.policy=compact)"),
+                Ok(_) => tracing::info!(topic, partitions, "topic created (cleanup.policy=compact)"),
                 Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, code)) => return Err(err(format!("cannot create it: {code}"))),
             }

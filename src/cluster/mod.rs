@@ -32,15 +32,21 @@
 //!   when nothing changed; partials whose marker is older than `cluster.stale_after` are left out
 //!   of the merge and reported by `cxpulse_partials_age_seconds{partition}` and `/readyz`.
 //!
+//! - **Same segments everywhere** (`claims`): merging by segment name needs every instance to map
+//!   a value to the same segment under `segments.max_values`; admission follows the order of
+//!   claims in a second one-partition topic (`cluster.claims_topic`).
+//!
 //! Merged figures reflect an event after one publish tick (1 s) plus the produce and fetch round
 //! trip.
 
+pub mod claims;
 pub mod exchange;
 pub mod merged;
 pub mod publisher;
 pub mod reader;
 pub mod record;
 
+pub use claims::Claims;
 pub use exchange::Exchange;
 pub use merged::{ClusterPartials, MergedFigures, PartialsAge};
 pub use publisher::PartialsPublisher;

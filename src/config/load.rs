@@ -69,6 +69,7 @@ pub fn load_text(file: Option<(&str, &str)>, env: &[(String, String)]) -> Result
         // the application id: another group must not resume from this group's checkpoints.
         config.checkpoint.topic = config.checkpoint.topic.replace("{group_id}", &config.kafka.group_id);
         config.cluster.partials_topic = config.cluster.partials_topic.replace("{group_id}", &config.kafka.group_id);
+        config.cluster.claims_topic = config.cluster.claims_topic.replace("{group_id}", &config.kafka.group_id);
         problems.extend(validate::validate(config));
     }
     match config {

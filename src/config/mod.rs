@@ -315,6 +315,10 @@ pub struct ClusterConfig {
     /// Compacted topic of the partials, one partition, created when missing. `{group_id}` is
     /// replaced by `kafka.group_id`.
     pub partials_topic: String,
+    /// Topic of segment value claims, one partition, created when missing (`cleanup.policy=compact`,
+    /// each claim under its own key): the first `segments.max_values` distinct values claimed per
+    /// dimension are admitted, on every instance alike. `{group_id}` is replaced by `kafka.group_id`.
+    pub claims_topic: String,
     /// Partials whose owner has not published for this long are left out of the cluster figures
     /// and make `/readyz` fail, naming the partition.
     pub stale_after: DurationMs,

@@ -355,6 +355,13 @@ fn checkpoint(c: &Config, p: &mut Vec<String>) {
         } else if !legal_topic(&cl.partials_topic) {
             p.push(illegal_topic("cluster.partials_topic", &cl.partials_topic));
         }
+        if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter, &k.topic, &cl.partials_topic]
+            .contains(&&cl.claims_topic)
+        {
+            p.push(format!("cluster.claims_topic: `{}` is already used by another topic", cl.claims_topic));
+        } else if !legal_topic(&cl.claims_topic) {
+            p.push(illegal_topic("cluster.claims_topic", &cl.claims_topic));
+        }
         if cl.stale_after.0 < 2_000 {
             p.push("cluster.stale_after: must be at least 2s (owners publish every second)".into());
         }

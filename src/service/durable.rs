@@ -15,7 +15,7 @@ use crate::alert::kafka_sink::OutRecord;
 use crate::checkpoint::effects::{self, OutputPositions, Suppression, ID_HEADER, INPUT_HEADER, PARTITION_HEADER};
 use crate::checkpoint::metrics::CheckpointMetrics;
 use crate::checkpoint::ownership::Ownership;
-use crate::checkpoint::restore::{latest, restore, RestoreError};
+use crate::checkpoint::restore::{latest, read_meta, restore, RestoreError};
 use crate::checkpoint::store::{Store, StoreError};
 use crate::checkpoint::{Checkpointer, Extras};
 use crate::config::{CheckpointConfig, OnCorrupt, OnIncompatible};
@@ -159,6 +159,29 @@ impl Durability {
     }
 }
 
+/// In a cluster, decides the labels the checkpoint names (its catalog, in admission order) before
+/// it is read, so restoring never admits a value out of the claims' order (`cluster::claims`).
+/// A checkpoint taken in claims mode names decided labels only (the catch-up before the restore
+/// applied every claim up to now): nothing is claimed. One taken before admission was cluster-wide
+/// may name values the claims decide otherwise; `checkpoint::restore` refuses it then. `false`:
+/// stopped first. A meta that cannot be read is left for the restore to report.
+async fn decide_checkpoint_labels(
+    env: &TaskEnv,
+    records: &std::collections::BTreeMap<String, (i64, Vec<u8>)>,
+    number: i32,
+    partition: &Partition,
+    stop: &CancellationToken,
+) -> bool {
+    let Some(claims) = &env.claims else { return true };
+    let Ok(Some(meta)) = read_meta(records, number, partition) else { return true };
+    let catalog = &env.engine.catalog;
+    let undecided = catalog.undecided(meta.catalog.iter().map(|(d, l)| (d.as_str(), l.as_str())));
+    if !undecided.is_empty() {
+        tracing::info!(partition = number, labels = undecided.len(), "claiming the segment labels of a checkpoint");
+    }
+    undecided.is_empty() || claims.decide(&undecided, stop).await
+}
+
 /// Restores partition `number` before it processes anything. `Err` (logged, the partition not
 /// ready) when its checkpoint cannot be used and the operator did not allow starting empty.
 pub async fn restore_partition(
@@ -197,13 +220,18 @@ async fn restore_inner(
     let records = retry(stop, "read the checkpoint", || cp.store.read(number)).await?;
     cp.metrics.restore_records.inc_by(records.len() as u64);
     let records = latest(records);
+    if !decide_checkpoint_labels(env, &records, number, partition, stop).await {
+        return Err("stopped while deciding the checkpoint's segment labels".into());
+    }
     let mut checkpointer = Checkpointer::new(number, cp.config.chunk_bytes, cp.config.max_deltas);
     let restored = match restore(&records, number, partition) {
         Ok(restored) => restored,
         Err(error) => {
             cp.metrics.restore_failures.inc();
             let allowed = match &error {
-                RestoreError::Incompatible { .. } => cp.config.on_incompatible == OnIncompatible::Rebuild,
+                RestoreError::Incompatible { .. } | RestoreError::Unclaimed { .. } => {
+                    cp.config.on_incompatible == OnIncompatible::Rebuild
+                }
                 _ => cp.config.on_corrupt == OnCorrupt::Reset,
             };
             if !allowed {

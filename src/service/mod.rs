@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alert::kafka_sink::KafkaSink;
-use crate::cluster::Exchange;
+use crate::cluster::{Claims, Exchange};
 use crate::config::Config;
 use crate::engine::clock::{SystemClock, WallClock};
 use crate::engine::Engine;
@@ -71,6 +71,8 @@ pub struct TaskEnv {
     pub checkpoint: Option<durable::CheckpointEnv>,
     /// The partials exchange (`cluster.enabled`, not on the embedded demo's single instance).
     pub exchange: Option<Arc<Exchange>>,
+    /// Segment admission by claims, with the exchange (`cluster::claims`).
+    pub claims: Option<Arc<Claims>>,
 }
 
 /// Runs the service until `shutdown` is cancelled, then drains. Errors only for what cannot be
@@ -105,9 +107,14 @@ pub async fn run_with_clock(
     if kafka.probe.wait_until_consumable(&shutdown).await {
         startup::prepare_changelog(&config, &bootstrap, embedded.is_some(), &shutdown).await?;
         if let Some(exchange) = &core.exchange {
-            startup::prepare_partials(&config, &bootstrap, &shutdown).await?;
+            startup::prepare_cluster_topic(&config, &bootstrap, &config.cluster.partials_topic, &shutdown).await?;
             let log = LoggingContext::new(Arc::clone(&core.broker));
             exchange.start_reader(log, stopping.clone()).context("cannot start the partials reader")?;
+        }
+        if let Some(claims) = &core.claims {
+            startup::prepare_cluster_topic(&config, &bootstrap, claims.topic(), &shutdown).await?;
+            let log = LoggingContext::new(Arc::clone(&core.broker));
+            claims.start_reader(log, stopping.clone()).context("cannot start the claims reader")?;
         }
         poller = Some(kafka.start_consuming(&config, &core, &tracker, &stopping)?);
         if embedded.is_some() {
@@ -152,6 +159,7 @@ struct Core {
     readiness: Arc<Readiness>,
     status: Arc<status::LiveStatus>,
     exchange: Option<Arc<Exchange>>,
+    claims: Option<Arc<Claims>>,
     clock: Arc<dyn WallClock>,
 }
 
@@ -161,10 +169,11 @@ impl Core {
         let broker = Arc::new(BrokerStatus::default());
         let metrics = Arc::new(Metrics::new());
         let exchange = startup::cluster_exchange(config, bootstrap, &engine, &metrics)?;
+        let claims = startup::segment_claims(config, bootstrap, &engine, &metrics)?;
         let rules = LiveRules::new(&engine, exchange.clone());
         let readiness = Arc::new(Readiness::new(Arc::clone(&broker), config.service.ready_max_lag));
         let status = Arc::new(status::LiveStatus::new(config, &engine, &rules, &metrics, &readiness, clock));
-        Ok(Core { rules, engine, metrics, readiness, broker, status, exchange, clock: Arc::clone(clock) })
+        Ok(Core { rules, engine, metrics, readiness, broker, status, exchange, claims, clock: Arc::clone(clock) })
     }
 
     fn health(&self) -> Health {
@@ -224,6 +233,7 @@ impl KafkaParts {
             abandon: abandon.clone(),
             checkpoint: startup::checkpoint_env(config, bootstrap, &producer, core)?,
             exchange: core.exchange.clone(),
+            claims: core.claims.clone(),
         });
         let handle = tokio::runtime::Handle::current();
         let stop_wait = Duration::from_millis(config.service.shutdown_timeout.0) / 2;

@@ -110,6 +110,12 @@ impl PartitionTask {
 
     /// Runs until `stop` (finishing and storing the current batch) or `abandon`.
     pub async fn run(mut self, stop: CancellationToken) {
+        // Every decision taken so far, before anything is restored or applied (`cluster::claims`).
+        if let Some(claims) = &self.env.claims {
+            if !claims.catch_up(&stop).await {
+                return;
+            }
+        }
         if let Some(cp) = &self.env.checkpoint {
             let topics = self.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
             match restore_partition(&self.env, cp, self.number, &mut self.partition, &topics, &stop).await {
@@ -192,6 +198,9 @@ impl PartitionTask {
                 [0, 1].map(|s| !self.at_end[s] && !self.positions.received_all_measured(s, self.received_next[s]));
             match self.merger.pick(keys, present, behind, Instant::now()) {
                 Pick::Take(side) => {
+                    if !self.decide_head(side, stop).await {
+                        continue; // stopped while waiting: the head stays unapplied
+                    }
                     self.apply_head(side);
                     applied += 1;
                     if applied >= MAX_BATCH {
@@ -268,6 +277,21 @@ impl PartitionTask {
             }
             Received::Nothing => {}
         }
+    }
+
+    /// In a cluster, decides every segment value of the head event that is not decided yet: claims
+    /// it and waits until the claims are applied (`cluster::claims`), so the event is applied with
+    /// the group's mapping. Rare: once a dimension is full, every value of it is decided. `false`
+    /// when stopped first.
+    async fn decide_head(&mut self, side: usize, stop: &CancellationToken) -> bool {
+        let (Some(claims), Some(Head { input: Input::Event { event, .. }, .. })) =
+            (&self.env.claims, &self.heads[side])
+        else {
+            return true;
+        };
+        let catalog = &self.env.engine.catalog;
+        let undecided = catalog.undecided(event.segments.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        undecided.is_empty() || claims.decide(&undecided, stop).await
     }
 
     /// Applies the head record of `side` and adds its outputs to the batch.

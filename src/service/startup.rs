@@ -19,7 +19,7 @@ use crate::alert::kafka_sink::KafkaSink;
 use crate::alert::AlertKind;
 use crate::checkpoint::metrics::CheckpointMetrics;
 use crate::checkpoint::store::{reader_config, DirectoryStore, KafkaStore, Store};
-use crate::cluster::Exchange;
+use crate::cluster::{Claims, Exchange};
 use crate::config::{Config, DurationMs};
 use crate::engine::clock::WallClock;
 use crate::engine::Engine;
@@ -141,16 +141,38 @@ pub(super) fn cluster_exchange(
     Ok(Some(Arc::new(exchange)))
 }
 
-/// Creates the partials topic when missing (compacted, one partition).
-pub async fn prepare_partials(config: &Config, bootstrap: &str, shutdown: &CancellationToken) -> anyhow::Result<()> {
+/// Segment admission by claims (`cluster::claims`) whenever the partials exchange runs: cluster
+/// figures merge by segment name, so names must mean the same on every instance.
+pub(super) fn segment_claims(
+    config: &Config,
+    bootstrap: &str,
+    engine: &Engine,
+    metrics: &Metrics,
+) -> anyhow::Result<Option<Arc<Claims>>> {
+    let c = &config.cluster;
+    if !c.enabled || config.kafka.brokers.trim() == "embedded" {
+        return Ok(None);
+    }
+    let clients = (producer_config(&config.kafka, bootstrap)?, reader_config(&base_config(&config.kafka, bootstrap)?));
+    let claims = Claims::new(Arc::clone(&engine.catalog), &c.claims_topic, clients, metrics.registry())
+        .context("segment claims")?;
+    Ok(Some(Arc::new(claims)))
+}
+
+/// Creates a topic of the cluster (partials, claims) when missing: compacted, one partition.
+pub async fn prepare_cluster_topic(
+    config: &Config,
+    bootstrap: &str,
+    topic: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let base = base_config(&config.kafka, bootstrap)?;
-    let topic = &config.cluster.partials_topic;
     let mut attempts = 0;
     loop {
         match KafkaStore::ensure_topic(&base, topic, 1, config.checkpoint.replication_factor).await {
             Ok(()) => return Ok(()),
-            Err(error) if attempts >= 10 || shutdown.is_cancelled() => anyhow::bail!("partials topic {topic}: {error}"),
-            Err(error) => tracing::warn!(topic, %error, "partials topic not ready, retrying"),
+            Err(error) if attempts >= 10 || shutdown.is_cancelled() => anyhow::bail!("topic {topic}: {error}"),
+            Err(error) => tracing::warn!(topic, %error, "cluster topic not ready, retrying"),
         }
         attempts += 1;
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -6,8 +6,20 @@
 //! only ever grows, so once a dimension is full every value it has not admitted maps to `other`
 //! now and forever. The catalog therefore holds at most `max_values + 1` labels per dimension,
 //! whatever the input sends (a flood of made-up values costs a read-locked lookup each, no memory).
+//!
+//! # Who decides admission
+//! - **First seen** (replay, one instance, `cluster.enabled = false`): [`SegmentCatalog::intern`]
+//!   admits a value the first time this process meets it while its dimension has room, in the
+//!   order the process applies events (replay: stream order).
+//! - **Claimed** (a cluster, [`SegmentCatalog::require_claims`]): admission follows one total order
+//!   shared by every instance, the claims topic (`cluster::claims`); only
+//!   [`SegmentCatalog::apply_claim`], fed in topic order, admits. `intern` then never admits: the
+//!   partition task decides a value (claims it and waits) before applying an event that carries it,
+//!   so `intern` only looks up. Given the same claims in the same order, every instance, before and
+//!   after a restart, admits the same values.
 
 use fnv::FnvHashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 use compact_str::CompactString;
@@ -35,7 +47,20 @@ impl SegmentName {
 pub struct SegmentCatalog {
     dimensions: Vec<String>,
     max_values: usize,
+    /// Admission by claims only (see the module doc); set once, before any partition exists.
+    claimed: AtomicBool,
     inner: RwLock<Inner>,
+}
+
+/// What applying one claim did to the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimEffect {
+    /// The value got its own segment.
+    Admitted,
+    /// The value got its own segment and filled its dimension: later values are `other`.
+    AdmittedFull,
+    /// Already decided (an earlier claim of the same value, or the dimension was full).
+    Decided,
 }
 
 #[derive(Debug, Default)]
@@ -58,7 +83,63 @@ impl SegmentCatalog {
             admitted: vec![0; dimensions.len()],
             other: vec![None; dimensions.len()],
         };
-        SegmentCatalog { dimensions, max_values, inner: RwLock::new(inner) }
+        SegmentCatalog { dimensions, max_values, claimed: AtomicBool::new(false), inner: RwLock::new(inner) }
+    }
+
+    /// From now on only claims admit values (a cluster). Called before any partition exists.
+    pub fn require_claims(&self) {
+        self.claimed.store(true, Ordering::Release);
+    }
+
+    /// Whether admission is decided by claims.
+    pub fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
+    }
+
+    pub fn max_values(&self) -> usize {
+        self.max_values
+    }
+
+    /// The segment a value is decided to have, without deciding anything: its own when admitted,
+    /// `other` when its dimension is full. `None`: undecided (not admitted and the dimension has
+    /// room), or `other` is due but does not exist yet (only in first-seen mode).
+    pub fn decided(&self, dim: usize, value: &str) -> Option<SegmentId> {
+        let inner = self.read();
+        inner.decided(dim, value, self.max_values)
+    }
+
+    /// The values of `segments` (configured dimensions only) whose segment is not decided yet,
+    /// under one read lock; empty for almost every event (always once each dimension is full).
+    pub fn undecided<'a>(&self, segments: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(usize, &'a str)> {
+        let inner = self.read();
+        segments
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let dim = self.dimension_index(key)?;
+                inner.decided(dim, value, self.max_values).is_none().then_some((dim, value))
+            })
+            .collect()
+    }
+
+    /// Applies the next claim in claims-topic order: admits `value` when it is not decided yet.
+    /// The same claims in the same order give the same catalog, whoever applies them.
+    pub fn apply_claim(&self, dim: usize, value: &str) -> ClaimEffect {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if dim >= inner.ids.len() || inner.decided(dim, value, self.max_values).is_some() {
+            return ClaimEffect::Decided;
+        }
+        if value == OTHER || inner.admitted[dim] >= self.max_values {
+            inner.other_of(dim);
+            return ClaimEffect::Decided;
+        }
+        inner.admitted[dim] += 1;
+        inner.add_label(dim, CompactString::from(value));
+        if inner.admitted[dim] >= self.max_values {
+            // `other` exists as soon as it is due, so a lookup decides every value from here on.
+            inner.other_of(dim);
+            return ClaimEffect::AdmittedFull;
+        }
+        ClaimEffect::Admitted
     }
 
     pub fn dimensions(&self) -> &[String] {
@@ -70,7 +151,19 @@ impl SegmentCatalog {
     }
 
     /// The segment for a value of dimension `dim`: its own while the dimension has room, else `other`.
+    ///
+    /// With claims ([`SegmentCatalog::require_claims`]) this never admits: it returns the decided
+    /// segment. The partition task decides every value of an event before applying it, and a
+    /// restore before reading a checkpoint, so an undecided value does not reach here; were one
+    /// to, it would be counted in `other` rather than admitted out of the claims' order.
     pub fn intern(&self, dim: usize, value: &str) -> SegmentId {
+        if self.is_claimed() {
+            if let Some(id) = self.decided(dim, value) {
+                return id;
+            }
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            return inner.other_of(dim);
+        }
         {
             let inner = self.read();
             if let Some(id) = inner.ids.get(dim).and_then(|m| m.get(value)) {
@@ -89,14 +182,7 @@ impl SegmentCatalog {
             inner.admitted[dim] += 1;
             return inner.add_label(dim, CompactString::from(value));
         }
-        match inner.other[dim] {
-            Some(id) => id,
-            None => {
-                let id = inner.add_label(dim, CompactString::const_new(OTHER));
-                inner.other[dim] = Some(id);
-                id
-            }
-        }
+        inner.other_of(dim)
     }
 
     /// Labels held, over all dimensions (`all` included): at most `1 + dimensions × (max_values + 1)`.
@@ -164,6 +250,25 @@ impl SegmentCatalog {
 }
 
 impl Inner {
+    fn decided(&self, dim: usize, value: &str, max_values: usize) -> Option<SegmentId> {
+        if let Some(id) = self.ids.get(dim)?.get(value) {
+            return Some(*id);
+        }
+        self.other[dim].filter(|_| self.admitted[dim] >= max_values)
+    }
+
+    /// The id of the dimension's `other` segment, created on first use.
+    fn other_of(&mut self, dim: usize) -> SegmentId {
+        match self.other[dim] {
+            Some(id) => id,
+            None => {
+                let id = self.add_label(dim, CompactString::const_new(OTHER));
+                self.other[dim] = Some(id);
+                id
+            }
+        }
+    }
+
     fn add_label(&mut self, dim: usize, label: CompactString) -> SegmentId {
         let id = self.labels.len() as SegmentId;
         self.labels.push((dim, label.clone()));

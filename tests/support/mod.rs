@@ -400,7 +400,7 @@ impl InProcess {
 
 /// Prefixes of exposition lines that are service state, not figures: only the live service has
 /// them, so a live run and a replay are compared without them.
-pub const NOT_FIGURES: [&str; 16] = [
+pub const NOT_FIGURES: [&str; 17] = [
     // Durable state (checkpoints, restores).
     "cxpulse_restore_",
     "cxpulse_checkpoint",
@@ -417,6 +417,7 @@ pub const NOT_FIGURES: [&str; 16] = [
     "cxpulse_tracked_customers",
     "cxpulse_stream_time_seconds",
     "cxpulse_partials_",
+    "cxpulse_segment_claim",
     "# ",
 ];
 
