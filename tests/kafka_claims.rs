@@ -80,18 +80,9 @@ async fn produce_events(bootstrap: &str, batch: usize, plans: [&[&str]; 2]) {
     futures::future::join_all(sends).await;
 }
 
-/// The partitions an instance owns, from its lag series.
-fn owned(metrics: &str) -> BTreeSet<i32> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("cxpulse_consumer_lag{") && l.contains(TOPICS[0]))
-        .filter_map(|l| l.split("partition=\"").nth(1)?.split('"').next()?.parse().ok())
-        .collect()
-}
-
 /// Whether the two instances own one partition each.
 async fn one_each(a: &Binary, b: &Binary) -> bool {
-    let (oa, ob) = (owned(&a.metrics().await), owned(&b.metrics().await));
+    let (oa, ob) = (owned_partitions(&a.metrics().await), owned_partitions(&b.metrics().await));
     oa.len() == 1 && ob.len() == 1 && oa != ob
 }
 

@@ -341,15 +341,6 @@ async fn a_fenced_owner_learns_it_at_its_next_confirmation() {
     assert!(other.confirm(&first_store).await.unwrap(), "a fence is per partition");
 }
 
-/// The partitions an instance owns, from its lag series.
-fn owned(metrics: &str) -> BTreeSet<i32> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("cxpulse_consumer_lag{") && l.contains(TOPICS[0]))
-        .filter_map(|l| l.split("partition=\"").nth(1)?.split('"').next()?.parse().ok())
-        .collect()
-}
-
 /// Waits until the running instances own every partition between them, each exactly once, and
 /// still do a few seconds later: tansu's group coordinator copes badly with a member that joins
 /// or dies while a rebalance is still going on.
@@ -357,7 +348,7 @@ async fn settle(instances: &[Option<Binary>]) {
     let split = || async {
         let mut all = Vec::new();
         for instance in instances.iter().flatten() {
-            all.extend(owned(&instance.metrics().await));
+            all.extend(owned_partitions(&instance.metrics().await));
         }
         all.sort();
         all == (0..PARTITIONS).collect::<Vec<_>>()
@@ -367,7 +358,7 @@ async fn settle(instances: &[Option<Binary>]) {
             let mut seen = Vec::new();
             for instance in instances.iter().flatten() {
                 let metrics = instance.metrics().await;
-                seen.push((metrics.len(), owned(&metrics)));
+                seen.push((metrics.len(), owned_partitions(&metrics)));
             }
             panic!("the instances do not own every partition once: {seen:?}");
         }

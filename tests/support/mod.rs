@@ -316,6 +316,15 @@ pub fn events_seen(metrics: &str) -> u64 {
         .sum()
 }
 
+/// The input partitions an instance owns, from its lag series.
+pub fn owned_partitions(metrics: &str) -> std::collections::BTreeSet<i32> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("cxpulse_consumer_lag{") && l.contains(TOPICS[0]))
+        .filter_map(|l| l.split("partition=\"").nth(1)?.split('"').next()?.parse().ok())
+        .collect()
+}
+
 /// `kafka.properties` for services that are killed and restarted. The group notices a dead
 /// member after 6 s instead of librdkafka's 45 s, so its partitions move on quickly. The service
 /// produces one record per batch, as [`produce`] does and for the same tansu faults: reading its
@@ -400,9 +409,10 @@ impl InProcess {
 
 /// Prefixes of exposition lines that are service state, not figures: only the live service has
 /// them, so a live run and a replay are compared without them.
-pub const NOT_FIGURES: [&str; 17] = [
-    // Durable state (checkpoints, restores).
+pub const NOT_FIGURES: [&str; 18] = [
+    // Durable state (checkpoints, restores, fencing).
     "cxpulse_restore_",
+    "cxpulse_partitions_fenced_total",
     "cxpulse_checkpoint",
     "cxpulse_effects_suppressed_total",
     "cxpulse_alerts_total{kind=\"segment_threshold\"}",
