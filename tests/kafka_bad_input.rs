@@ -1,6 +1,7 @@
 //! Bad input on a real broker: every kind of refused record lands in the dead-letter topic with its
 //! original key and value and headers naming the reason and the source position; a record keyed by
-//! someone else is counted and still applied; nothing stops consumption.
+//! someone else is counted and still applied, or dead-lettered when so configured; nothing stops
+//! consumption.
 
 mod support;
 
@@ -98,5 +99,51 @@ async fn refused_records_go_to_the_dead_letter_topic_with_headers() {
         assert!(h.iter().any(|(k, v)| k == "cxpulse.detail" && !v.is_empty()));
         assert_eq!(found.key(), source.key.as_deref(), "original key kept");
         assert_eq!(found.payload(), source.value.as_deref(), "original value kept");
+    }
+}
+
+/// `kafka.mismatched_keys = "dead_letter"`: a record keyed by someone else or by nothing is
+/// dead-lettered (reason `mismatched_key`, original key and value kept); the rightly keyed ones
+/// are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mismatched_keys_can_be_dead_lettered() {
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 1).await;
+    let i = TOPICS[0];
+    let records = vec![
+        record(i, Some("c-1"), Some(event("c-1", ""))),
+        record(i, Some("someone-else"), Some(event("c-2", ""))),
+        record(i, None, Some(event("c-3", ""))),
+        record(i, Some("c-4"), Some(event("c-4", ""))),
+    ];
+    let positions = produce(&bootstrap, &records).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), &bootstrap, "mismatched", port, "[clock]\nmax_lag = \"36500d\"\n");
+    let text =
+        std::fs::read_to_string(&config).unwrap().replace("[kafka]\n", "[kafka]\nmismatched_keys = \"dead_letter\"\n");
+    std::fs::write(&config, text).unwrap();
+    let service = InProcess::start(&config, port);
+    wait_until(Duration::from_secs(60), "all records consumed", || async {
+        events_seen(&service.metrics().await) == records.len() as u64
+    })
+    .await;
+    let metrics = service.metrics().await;
+    service.stop().await;
+    assert_eq!(metric(&metrics, r#"cxpulse_events_total{outcome="accepted"}"#), Some(2.0), "{metrics}");
+    assert_eq!(metric(&metrics, r#"cxpulse_invalid_events_total{reason="mismatched_key"}"#), Some(2.0));
+    assert_eq!(metric(&metrics, "cxpulse_mismatched_keys_total"), Some(2.0));
+    assert_eq!(metric(&metrics, r#"cxpulse_customers{dimension="all",segment="all",state="active"}"#), Some(2.0));
+    let dead = read_topic(&bootstrap, TOPICS[4], 2, Duration::from_secs(30));
+    assert_eq!(dead.len(), 2);
+    for index in [1, 2] {
+        let found = dead
+            .iter()
+            .find(|m| headers(m).contains(&("cxpulse.source.offset".into(), positions[index].1.to_string())))
+            .unwrap_or_else(|| panic!("no dead letter for record {index}"));
+        assert!(headers(found).contains(&("cxpulse.reason".into(), "mismatched_key".into())));
+        assert_eq!(found.key(), records[index].key.as_deref(), "original key kept");
+        assert_eq!(found.payload(), records[index].value.as_deref(), "original value kept");
     }
 }

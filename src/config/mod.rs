@@ -176,10 +176,21 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Topic names.
     pub topics: TopicsConfig,
+    /// A record whose key is missing or not its `customer_id`: `apply` it where it arrives
+    /// (counted in `cxpulse_mismatched_keys_total`), or `dead_letter` it (reason `mismatched_key`)
+    /// so a customer never lives in two partitions.
+    pub mismatched_keys: MismatchedKeys,
     /// Passed to librdkafka as they are; a key ending in `.file` is read from that file
     /// (e.g. `sasl.password.file`) so secrets stay out of config and environment.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MismatchedKeys {
+    Apply,
+    DeadLetter,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -28,10 +28,14 @@ pub enum Reason {
     FutureTimestamp,
     /// Valid, but its customer is new and its partition already tracks `limits.max_customers`.
     CustomerLimit,
+    /// Valid, but its Kafka key is missing or not its `customer_id`, with
+    /// `kafka.mismatched_keys = "dead_letter"` (applied where it arrived, the customer could live
+    /// in two partitions).
+    MismatchedKey,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::TooLarge,
         Reason::NotUtf8,
         Reason::MalformedJson,
@@ -41,6 +45,7 @@ impl Reason {
         Reason::OutOfRange,
         Reason::FutureTimestamp,
         Reason::CustomerLimit,
+        Reason::MismatchedKey,
     ];
 
     /// The code written to the dead-letter output and used as the `reason` metric label.
@@ -55,6 +60,7 @@ impl Reason {
             Reason::OutOfRange => "out_of_range",
             Reason::FutureTimestamp => "future_timestamp",
             Reason::CustomerLimit => "customer_limit",
+            Reason::MismatchedKey => "mismatched_key",
         }
     }
 }

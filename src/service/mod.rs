@@ -64,6 +64,8 @@ pub struct TaskEnv {
     pub clock: Arc<dyn WallClock>,
     pub decoder: Decoder,
     pub merge_wait: Duration,
+    /// `kafka.mismatched_keys = "dead_letter"`.
+    pub dead_letter_mismatched: bool,
     pub max_lag_ms: i64,
     /// Cancelled when the shutdown deadline passes: deliveries in flight are given up.
     pub abandon: CancellationToken,
@@ -230,6 +232,7 @@ impl KafkaParts {
             metrics: Arc::clone(&core.metrics),
             clock,
             merge_wait: Duration::from_millis(config.service.merge_wait.0),
+            dead_letter_mismatched: kafka.mismatched_keys == crate::config::MismatchedKeys::DeadLetter,
             abandon: abandon.clone(),
             checkpoint: startup::checkpoint_env(config, bootstrap, &producer, core)?,
             exchange: core.exchange.clone(),

@@ -310,6 +310,16 @@ impl PartitionTask {
             Input::Event { event, key_matches, raw, key } => {
                 if !key_matches {
                     self.env.metrics.mismatched_key();
+                    if self.env.dead_letter_mismatched {
+                        let rejection = Rejection::new(
+                            Reason::MismatchedKey,
+                            "its Kafka key is missing or not its customer_id (kafka.mismatched_keys = \"dead_letter\")",
+                        );
+                        let letter = DeadLetter::new(rejection, self.position(side, head.offset), raw.into_vec());
+                        self.dead_letter(side, head.offset, letter, key.as_deref(), false);
+                        self.batch.next_offsets[side] = Some(head.offset + 1);
+                        return;
+                    }
                 }
                 let outcome = self.partition.apply(&event, &mut self.effects, &mut self.hook);
                 let slot = match outcome {
@@ -320,8 +330,7 @@ impl PartitionTask {
                         let rejection =
                             Rejection::new(Reason::CustomerLimit, "the partition tracks limits.max_customers already");
                         let letter = DeadLetter::new(rejection, self.position(side, head.offset), raw.into_vec());
-                        self.env.metrics.event_rejected(letter.reason);
-                        self.batch.records.push(OutRecord::dead_letter(&letter, key.as_deref(), false));
+                        self.dead_letter(side, head.offset, letter, key.as_deref(), false);
                         self.batch.next_offsets[side] = Some(head.offset + 1);
                         return;
                     }
@@ -331,27 +340,27 @@ impl PartitionTask {
                 self.env.metrics.processing_time(head.received.elapsed().as_secs_f64());
             }
             Input::Rejected { letter, key, null_value } => {
-                self.env.metrics.event_rejected(letter.reason);
-                tracing::debug!(
-                    partition = self.number,
-                    offset = head.offset,
-                    reason = letter.reason.code(),
-                    "event rejected"
-                );
-                let mut record = OutRecord::dead_letter(&letter, key.as_deref(), null_value);
-                let topic = self.sides[side].as_ref().map_or("", |s| s.topic.as_str());
-                let id = format!("dl:{topic}:{}:{}", self.number, head.offset);
-                let mut publish = true;
-                if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
-                    publish = !durable.suppress(cp, &id);
-                    Durability::tag(&mut record, self.number, id, Some(self.next_input));
-                }
-                if publish {
-                    self.batch.records.push(record);
-                }
+                self.dead_letter(side, head.offset, letter, key.as_deref(), null_value);
             }
         }
         self.batch.next_offsets[side] = Some(head.offset + 1);
+    }
+
+    /// Adds the dead letter of the record of `side` at `offset` to the batch, unless a restore
+    /// found it published already: its id is its source position (`checkpoint`).
+    fn dead_letter(&mut self, side: usize, offset: i64, letter: DeadLetter, key: Option<&[u8]>, null_value: bool) {
+        self.env.metrics.event_rejected(letter.reason);
+        tracing::debug!(partition = self.number, offset, reason = letter.reason.code(), "event dead-lettered");
+        let mut record = OutRecord::dead_letter(&letter, key, null_value);
+        let topic = self.sides[side].as_ref().map_or("", |s| s.topic.as_str());
+        let id = format!("dl:{topic}:{}:{offset}", self.number);
+        if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
+            if durable.suppress(cp, &id) {
+                return;
+            }
+            Durability::tag(&mut record, self.number, id, Some(self.next_input));
+        }
+        self.batch.records.push(record);
     }
 
     /// Where a record of `side` at `offset` came from, for its dead letter.
