@@ -1,0 +1,129 @@
+//! A partition task's commit point: deliver the batch (each round only while this instance still
+//! owns the partition, `checkpoint::ownership`), then, when due, write a checkpoint, and only then
+//! store the input offsets it covers (`checkpoint`).
+
+use rdkafka::consumer::Consumer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::PartitionTask;
+use crate::alert::kafka_sink::{PublishError, Retry};
+use crate::checkpoint::store::StoreError;
+use crate::checkpoint::Extras;
+use crate::service::durable::offsets_of;
+use crate::service::live_rules::RULES_PARTITION;
+use crate::source::kafka::SIDES;
+
+impl PartitionTask {
+    /// Flushes the batch; then, when due (or `force`d at the end), writes a checkpoint. Offsets
+    /// are stored only once a checkpoint covers them, so a committed offset never runs ahead of
+    /// the durable state.
+    pub(super) async fn commit_point(&mut self, force: bool) -> Result<(), PublishError> {
+        // A checkpoint must not cover a rule boundary whose snapshot could still be lost
+        // (`live_rules`): in a cluster the snapshots taken are published (and delivered) first;
+        // on one instance the boundaries now due are evaluated first.
+        if self.hook.has_unpublished() {
+            if let Some(sent) = self.publish_partials() {
+                if !sent.delivered().await {
+                    return Ok(()); // the next commit point publishes them again, in full
+                }
+            }
+        }
+        self.evaluate_rules();
+        self.flush().await?;
+        let Some(cp) = self.env.checkpoint.as_ref() else {
+            if self.number == RULES_PARTITION {
+                self.env.rules.release(self.env.rules.evaluated_until());
+            }
+            return Ok(());
+        };
+        let Some(durable) = self.durable.as_mut() else {
+            return Ok(());
+        };
+        durable.processed(self.next_input);
+        if !(durable.due(cp, self.partition.clock()) || force && durable.changed) {
+            return Ok(());
+        }
+        let topics = self.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
+        let rules = (self.number == RULES_PARTITION).then(|| self.env.rules.export_state());
+        let evaluated_until = rules.as_ref().map(|r| r.evaluated_until);
+        let extras = Extras { offsets: offsets_of(&topics, self.next_input), rules, ..Extras::default() };
+        durable.checkpoint(cp, &mut self.partition, extras, &self.abandon).await.map_err(from_store)?;
+        if let Some(through) = evaluated_until {
+            self.env.rules.release(through);
+        }
+        for side in 0..SIDES {
+            if self.next_input[side] >= 0 {
+                self.to_store[side] = Some(self.next_input[side]);
+            }
+        }
+        self.store_offsets();
+        Ok(())
+    }
+
+    fn store_offsets(&mut self) {
+        let mut offsets = TopicPartitionList::new();
+        for (side, next) in std::mem::take(&mut self.to_store).iter().enumerate() {
+            if let (Some(next), Some(input)) = (next, &self.sides[side]) {
+                if let Err(error) = offsets.add_partition_offset(&input.topic, self.number, Offset::Offset(*next)) {
+                    tracing::error!(%error, "cannot build the offset list");
+                }
+            }
+        }
+        if offsets.count() > 0 {
+            if let Err(error) = self.consumer.store_offsets(&offsets) {
+                tracing::warn!(partition = self.number, %error, "cannot store offsets; the records will be read again");
+            }
+        }
+    }
+
+    /// Delivers the batch's records, then stores its offsets.
+    async fn flush(&mut self) -> Result<(), PublishError> {
+        let batch = std::mem::take(&mut self.batch);
+        if !batch.records.is_empty() {
+            let (sink, abandon) = (&self.env.sink, &self.abandon);
+            let mut retry = Retry::default();
+            loop {
+                // Each round only while this instance still owns the partition; asked again right
+                // after a failure, which is how a paused owner finds out (`checkpoint::ownership`).
+                if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
+                    durable.still_owner(cp, abandon).await.map_err(from_store)?;
+                }
+                if sink.deliver_round(&batch.records, &mut retry, abandon).await? {
+                    break;
+                }
+                if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
+                    durable.still_owner(cp, abandon).await.map_err(from_store)?;
+                }
+                retry.wait(abandon).await?;
+            }
+            if let Some(durable) = &mut self.durable {
+                for (record, (partition, offset)) in batch.records.iter().zip(retry.landed()) {
+                    durable.delivered(sink.topic(record.output), partition, offset);
+                }
+            }
+        }
+        let metrics = &self.env.metrics;
+        for (slot, label) in ["accepted", "duplicate", "late"].into_iter().enumerate() {
+            metrics.events(label, batch.outcomes[slot]);
+        }
+        for (side, next) in batch.next_offsets.iter().enumerate() {
+            if let Some(next) = next {
+                self.positions.set(side, *next);
+                if self.durable.is_none() {
+                    self.to_store[side] = Some(*next);
+                }
+            }
+        }
+        if self.durable.is_none() {
+            self.store_offsets();
+        }
+        Ok(())
+    }
+}
+
+fn from_store(error: StoreError) -> PublishError {
+    match error {
+        StoreError::Fenced { .. } => PublishError::Fenced,
+        _ => PublishError::Abandoned { output: "changelog" },
+    }
+}
