@@ -50,6 +50,9 @@ pub struct Durability {
     ownership: Option<Ownership>,
     /// Next offset per side that the restored state reflects: records below are already in it.
     pub resume_from: [i64; SIDES],
+    /// No checkpoint was restored: one is written before anything is published, so that a later
+    /// owner reads back from where this one started (`effects`), even if this one dies first.
+    pub fresh: bool,
     last: Instant,
     /// Something was applied since the last checkpoint.
     pub changed: bool,
@@ -308,7 +311,9 @@ async fn restore_inner(
         "partition state restored"
     );
     let outputs = OutputPositions::at(&ends);
+    let fresh = checkpointer.clock().is_none() && resume_from == [-1; SIDES];
     Ok(Durability {
+        fresh,
         checkpointer,
         outputs,
         read_from,

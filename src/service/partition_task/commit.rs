@@ -43,6 +43,22 @@ impl PartitionTask {
         if !(durable.due(cp, self.partition.clock()) || force && durable.changed) {
             return Ok(());
         }
+        self.checkpoint_now().await?;
+        for side in 0..SIDES {
+            if self.next_input[side] >= 0 {
+                self.to_store[side] = Some(self.next_input[side]);
+            }
+        }
+        self.store_offsets();
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the partition as it stands (its input offsets, and partition 0's
+    /// rule state, whose evaluated boundaries readers may then forget).
+    pub(super) async fn checkpoint_now(&mut self) -> Result<(), PublishError> {
+        let (Some(durable), Some(cp)) = (self.durable.as_mut(), self.env.checkpoint.as_ref()) else {
+            return Ok(());
+        };
         let topics = self.sides.each_ref().map(|s| s.as_ref().map(|s| s.topic.clone()));
         let rules = (self.number == RULES_PARTITION).then(|| self.env.rules.export_state());
         let evaluated_until = rules.as_ref().map(|r| r.evaluated_until);
@@ -51,12 +67,6 @@ impl PartitionTask {
         if let Some(through) = evaluated_until {
             self.env.rules.release(through);
         }
-        for side in 0..SIDES {
-            if self.next_input[side] >= 0 {
-                self.to_store[side] = Some(self.next_input[side]);
-            }
-        }
-        self.store_offsets();
         Ok(())
     }
 

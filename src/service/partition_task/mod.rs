@@ -120,7 +120,15 @@ impl PartitionTask {
                 Ok(durable) => {
                     self.next_input = durable.resume_from;
                     seek_to_checkpoint(&self.consumer, self.number, &self.sides, durable.resume_from, &stop).await;
+                    let fresh = durable.fresh;
                     self.durable = Some(durable);
+                    if fresh {
+                        // Where this owner starts publishing, durable before it publishes.
+                        if let Err(error) = self.checkpoint_now().await {
+                            tracing::warn!(partition = self.number, code = error.code(), %error, "partition task stopped early");
+                            return;
+                        }
+                    }
                 }
                 Err(_) => {
                     // Refused (logged, not ready): process nothing until revoked or stopped.
