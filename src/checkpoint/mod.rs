@@ -35,7 +35,9 @@
 //! idempotent producer) → store the input offsets. Committed offsets therefore never run ahead of
 //! a checkpoint. On assignment the task restores before it processes any record, and the
 //! checkpoint's offsets are authoritative: the input is sought to them, and records below them
-//! are skipped.
+//! are skipped. A partition with no checkpoint yet writes one (empty) before it publishes
+//! anything, so the output positions a later owner reads back from exist even if this owner dies
+//! before its first commit point.
 //!
 //! # Effects: exactly once without transactions ([`effects`])
 //! Every output record carries headers naming the input partition that produced it, its id
