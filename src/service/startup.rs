@@ -122,6 +122,18 @@ pub(super) fn checkpoint_env(
     }))
 }
 
+/// The producer and reader settings of the cluster topics (partials, claims); `None` unless
+/// `cluster.enabled` with real brokers (the embedded demo is one instance by construction).
+fn cluster_clients(
+    config: &Config,
+    bootstrap: &str,
+) -> anyhow::Result<Option<(rdkafka::ClientConfig, rdkafka::ClientConfig)>> {
+    if !config.cluster.enabled || config.kafka.brokers.trim() == "embedded" {
+        return Ok(None);
+    }
+    Ok(Some((producer_config(&config.kafka, bootstrap)?, reader_config(&base_config(&config.kafka, bootstrap)?))))
+}
+
 /// The partials exchange, unless `cluster.enabled = false` or the embedded demo runs (one
 /// instance by construction: its cluster figures are its own).
 pub(super) fn cluster_exchange(
@@ -131,10 +143,7 @@ pub(super) fn cluster_exchange(
     metrics: &Metrics,
 ) -> anyhow::Result<Option<Arc<Exchange>>> {
     let c = &config.cluster;
-    if !c.enabled || config.kafka.brokers.trim() == "embedded" {
-        return Ok(None);
-    }
-    let clients = (producer_config(&config.kafka, bootstrap)?, reader_config(&base_config(&config.kafka, bootstrap)?));
+    let Some(clients) = cluster_clients(config, bootstrap)? else { return Ok(None) };
     let exchange =
         Exchange::new(&engine.settings, &c.partials_topic, c.stale_after.0 as i64, clients, metrics.registry())
             .context("partials exchange")?;
@@ -150,10 +159,7 @@ pub(super) fn segment_claims(
     metrics: &Metrics,
 ) -> anyhow::Result<Option<Arc<Claims>>> {
     let c = &config.cluster;
-    if !c.enabled || config.kafka.brokers.trim() == "embedded" {
-        return Ok(None);
-    }
-    let clients = (producer_config(&config.kafka, bootstrap)?, reader_config(&base_config(&config.kafka, bootstrap)?));
+    let Some(clients) = cluster_clients(config, bootstrap)? else { return Ok(None) };
     let claims = Claims::new(Arc::clone(&engine.catalog), &c.claims_topic, clients, metrics.registry())
         .context("segment claims")?;
     Ok(Some(Arc::new(claims)))
