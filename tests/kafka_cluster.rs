@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use rdkafka::message::Headers;
 use rdkafka::Message;
 use serde_json::Value;
 use support::*;
@@ -91,9 +92,28 @@ impl Input {
     }
 }
 
+/// The records' `field` ids, each once; a second publish of one panics with where each copy
+/// landed and its headers (which partition task, at which input position).
 fn published(bootstrap: &str, topic: &str, field: &str) -> BTreeMap<String, Value> {
     let messages = read_topic(bootstrap, topic, 1, Duration::from_secs(30));
     let values: Vec<Value> = messages.iter().map(|m| serde_json::from_slice(m.payload().unwrap()).unwrap()).collect();
+    let mut copies: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (message, value) in messages.iter().zip(&values) {
+        let headers = message.headers().map(|h| {
+            h.iter()
+                .map(|h| format!("{}={}", h.key, String::from_utf8_lossy(h.value.unwrap_or_default())))
+                .collect::<Vec<_>>()
+        });
+        let at = format!(
+            "p{} @{} ts {:?} {headers:?}",
+            message.partition(),
+            message.offset(),
+            message.timestamp().to_millis()
+        );
+        copies.entry(value[field].as_str().unwrap()).or_default().push(at);
+    }
+    copies.retain(|_, at| at.len() > 1);
+    assert!(copies.is_empty(), "{field}s published more than once on {topic}: {copies:#?}");
     ids(&values, field)
 }
 
@@ -133,25 +153,22 @@ fn same_figures(live: &BTreeMap<String, f64>, replay: &BTreeMap<String, f64>) ->
             .all(|(k, a)| replay.get(k).is_some_and(|b| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)))
 }
 
-/// Waits until the instance's cluster figures equal the replay's; panics with the difference.
-async fn assert_cluster_equals_replay(instance: &Binary, input: &Input, who: &str) {
+/// Waits until the instance's cluster figures equal the replay's; otherwise the difference.
+async fn cluster_difference(instance: &Binary, input: &Input, who: &str) -> Option<String> {
     let expected = by_series(&segment_figures(&input.replayed.metrics));
     let equal = wait_for(Duration::from_secs(60), || async {
         same_figures(&by_series(&cluster_figures(&instance.metrics().await)), &expected)
     })
     .await;
-    if !equal {
-        let metrics = instance.metrics().await;
-        let last = by_series(&cluster_figures(&metrics));
-        let partials: Vec<&str> = metrics.lines().filter(|l| l.starts_with("cxpulse_partials")).collect();
-        let differ: Vec<_> = expected
-            .iter()
-            .filter(|(k, v)| last.get(*k) != Some(v))
-            .map(|(k, v)| (k, v, last.get(k)))
-            .take(20)
-            .collect();
-        panic!("cluster figures on {who} differ from replay ({partials:#?}):\n{differ:#?}");
+    if equal {
+        return None;
     }
+    let metrics = instance.metrics().await;
+    let last = by_series(&cluster_figures(&metrics));
+    let partials: Vec<&str> = metrics.lines().filter(|l| l.starts_with("cxpulse_partials")).collect();
+    let differ: Vec<_> =
+        expected.iter().filter(|(k, v)| last.get(*k) != Some(v)).map(|(k, v)| (k, v, last.get(k))).take(20).collect();
+    Some(format!("cluster figures on {who} differ from replay ({partials:#?}):\n{differ:#?}"))
 }
 
 /// Config files and HTTP ports of `n` instances of group "cluster".
@@ -181,11 +198,14 @@ async fn assert_group_equals_replay(
     log: &Path,
 ) {
     wait_all_committed(bootstrap, group, input).await;
+    let mut differences = Vec::new();
     for (i, instance) in instances.iter().enumerate() {
         if let Some(instance) = instance {
-            assert_cluster_equals_replay(instance, input, &format!("instance {i} (log: {})", log.display())).await;
+            differences
+                .extend(cluster_difference(instance, input, &format!("instance {i} (log: {})", log.display())).await);
         }
     }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
     // Customer alerts, and segment rule alerts judged once for the group on the boundary
     // snapshots of every partition: replay's, except its extra evaluation at the very end.
     let mut expected = ids(&input.replayed.alerts, "alert_id");

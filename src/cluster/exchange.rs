@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use prometheus::{GaugeVec, IntCounter, Opts, Registry};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
@@ -197,21 +198,40 @@ impl Outlet {
         }
         exchange.metrics.published_records.inc_by(deliveries.len() as u64);
         exchange.metrics.published_bytes.inc_by(bytes as u64);
-        Sent { deliveries, failed: Arc::clone(&self.failed) }
+        Sent { deliveries, failed: Arc::clone(&self.failed), lost: false }
     }
 }
 
-/// The deliveries of one publish.
+/// The deliveries of one publish (or of several, [`Sent::absorb`]).
 #[must_use]
 pub struct Sent {
     deliveries: Vec<rdkafka::producer::DeliveryFuture>,
     failed: Arc<AtomicBool>,
+    /// A delivery already dropped by `absorb` failed.
+    lost: bool,
 }
 
 impl Sent {
+    /// Adds a later publish's deliveries, first dropping the ones already settled, so that
+    /// publishes waited for together (`partition_task::commit`) hold only what is in flight.
+    pub fn absorb(&mut self, later: Sent) {
+        let (failed, lost) = (&self.failed, &mut self.lost);
+        self.deliveries.retain_mut(|delivery| match delivery.now_or_never() {
+            None => true,
+            Some(Ok(Ok(_))) => false,
+            Some(_) => {
+                failed.store(true, Ordering::Release);
+                *lost = true;
+                false
+            }
+        });
+        self.lost |= later.lost;
+        self.deliveries.extend(later.deliveries);
+    }
+
     /// Waits for every delivery; a failure makes the next publish full.
     pub async fn delivered(self) -> bool {
-        let mut all = true;
+        let mut all = !self.lost;
         for delivery in self.deliveries {
             if !matches!(delivery.await, Ok(Ok(_))) {
                 self.failed.store(true, Ordering::Release);
@@ -221,9 +241,15 @@ impl Sent {
         all
     }
 
-    /// [`Sent::delivered`], giving up after `limit` (a hand-over must not wait on a slow broker).
+    /// [`Sent::delivered`], giving up after `limit` (a hand-over must not wait on a slow
+    /// broker); what is not known delivered by then counts as lost (the next publish is full).
     pub async fn delivered_within(self, limit: Duration) -> bool {
-        tokio::time::timeout(limit, self.delivered()).await.unwrap_or(false)
+        let failed = Arc::clone(&self.failed);
+        let delivered = tokio::time::timeout(limit, self.delivered()).await.unwrap_or(false);
+        if !delivered {
+            failed.store(true, Ordering::Release);
+        }
+        delivered
     }
 
     /// Checks the deliveries in the background (before the next publish).

@@ -13,20 +13,20 @@ use crate::service::durable::offsets_of;
 use crate::service::live_rules::RULES_PARTITION;
 use crate::source::kafka::SIDES;
 
+/// How long a checkpoint waits for the delivery of the rule-boundary snapshots it covers.
+const SNAPSHOT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl PartitionTask {
     /// Flushes the batch; then, when due (or `force`d at the end), writes a checkpoint. Offsets
     /// are stored only once a checkpoint covers them, so a committed offset never runs ahead of
     /// the durable state.
     pub(super) async fn commit_point(&mut self, force: bool) -> Result<(), PublishError> {
         // A checkpoint must not cover a rule boundary whose snapshot could still be lost
-        // (`live_rules`): in a cluster the snapshots taken are published (and delivered) first;
-        // on one instance the boundaries now due are evaluated first.
+        // (`live_rules`): in a cluster the snapshots taken are published at once and the
+        // checkpoint below waits for their delivery; on one instance the boundaries now due are
+        // evaluated first.
         if self.hook.has_unpublished() {
-            if let Some(sent) = self.publish_partials() {
-                if !sent.delivered().await {
-                    return Ok(()); // the next commit point publishes them again, in full
-                }
-            }
+            self.publish_in_background();
         }
         self.evaluate_rules();
         self.flush().await?;
@@ -43,6 +43,9 @@ impl PartitionTask {
         if !(durable.due(cp, self.partition.clock()) || force && durable.changed) {
             return Ok(());
         }
+        if !self.snapshots_delivered().await? {
+            return Ok(());
+        }
         self.checkpoint_now().await?;
         for side in 0..SIDES {
             if self.next_input[side] >= 0 {
@@ -51,6 +54,24 @@ impl PartitionTask {
         }
         self.store_offsets();
         Ok(())
+    }
+
+    /// Waits for the publishes that carried rule-boundary snapshots. When one was lost, or is
+    /// still not delivered after [`SNAPSHOT_WAIT`], the partials are published again in full
+    /// (with the kept snapshots) and the checkpoint waits for the next commit point.
+    async fn snapshots_delivered(&mut self) -> Result<bool, PublishError> {
+        let Some(in_flight) = self.snapshots_in_flight.take() else {
+            return Ok(true);
+        };
+        let delivered = tokio::select! {
+            delivered = in_flight.delivered_within(SNAPSHOT_WAIT) => delivered,
+            _ = self.abandon.cancelled() => return Err(PublishError::Abandoned { output: "partials" }),
+        };
+        if !delivered {
+            tracing::warn!(partition = self.number, "rule-boundary snapshots not delivered; checkpoint postponed");
+            self.snapshots_in_flight = self.publish_partials();
+        }
+        Ok(delivered)
     }
 
     /// Writes a checkpoint of the partition as it stands (its input offsets, and partition 0's

@@ -71,6 +71,9 @@ pub struct PartitionTask {
     to_store: [Option<i64>; SIDES],
     /// The partials exchange (`cluster.enabled`), from the first publish on.
     partials: Option<Outlet>,
+    /// Publishes that carried rule-boundary snapshots, not yet known delivered: the next
+    /// checkpoint waits for them (`commit`).
+    snapshots_in_flight: Option<Sent>,
 }
 
 impl PartitionTask {
@@ -103,6 +106,7 @@ impl PartitionTask {
             next_input: [-1, -1],
             to_store: [None, None],
             partials: None,
+            snapshots_in_flight: None,
         }
     }
 
@@ -181,15 +185,25 @@ impl PartitionTask {
         Some(outlet.publish(&self.partition, progress, self.env.clock.now_ms()))
     }
 
+    /// Publishes without waiting. A publish that carries rule-boundary snapshots is kept until
+    /// the next checkpoint has waited for its delivery (`commit`); any other is checked later.
+    fn publish_in_background(&mut self) {
+        let carries_snapshots = self.hook.has_unpublished();
+        let Some(sent) = self.publish_partials() else { return };
+        match &mut self.snapshots_in_flight {
+            _ if !carries_snapshots || self.durable.is_none() => sent.check_later(),
+            Some(in_flight) => in_flight.absorb(sent),
+            none => *none = Some(sent),
+        }
+    }
+
     async fn run_until(&mut self, stop: &CancellationToken) -> Result<(), PublishError> {
         let mut next_tick = Instant::now() + TICK;
         let mut applied = 0;
         while !stop.is_cancelled() {
             if Instant::now() >= next_tick {
                 self.tick();
-                if let Some(sent) = self.publish_partials() {
-                    sent.check_later();
-                }
+                self.publish_in_background();
                 self.evaluate_rules();
                 next_tick = Instant::now() + TICK;
             }
