@@ -2,7 +2,9 @@
 
 use std::collections::VecDeque;
 
-use fnv::FnvHashMap;
+use fnv::FnvBuildHasher;
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
 
 use compact_str::CompactString;
 
@@ -12,7 +14,7 @@ use crate::event::Millis;
 pub struct Deduplicator {
     window_ms: i64,
     max_entries: usize,
-    seen: FnvHashMap<CompactString, Millis>,
+    seen: HashMap<CompactString, Millis, FnvBuildHasher>,
     /// Ids in the order they were seen, for expiry; an id is only here once.
     order: VecDeque<(Millis, CompactString)>,
     /// Ids remembered since the last checkpoint took them, in order; `None` when not checkpointed.
@@ -21,7 +23,7 @@ pub struct Deduplicator {
 
 impl Deduplicator {
     pub fn new(window_ms: i64, max_entries: usize) -> Self {
-        Deduplicator { window_ms, max_entries, seen: FnvHashMap::default(), order: VecDeque::new(), journal: None }
+        Deduplicator { window_ms, max_entries, seen: HashMap::default(), order: VecDeque::new(), journal: None }
     }
 
     /// Whether `id` was seen less than the window before `now` (the event's time, or the clock if
@@ -41,21 +43,24 @@ impl Deduplicator {
         if let Some(journal) = &mut self.journal {
             journal.push((CompactString::from(id), now));
         }
-        if let Some(seen_at) = self.seen.get_mut(id) {
-            *seen_at = now;
-            return;
-        }
-        while self.seen.len() >= self.max_entries {
-            match self.order.pop_front() {
-                Some((_, old)) => {
-                    self.seen.remove(&old);
+        if self.seen.len() >= self.max_entries && !self.seen.contains_key(id) {
+            while self.seen.len() >= self.max_entries {
+                match self.order.pop_front() {
+                    Some((_, old)) => {
+                        self.seen.remove(&old);
+                    }
+                    None => break,
                 }
-                None => break,
             }
         }
-        let id = CompactString::from(id);
-        self.seen.insert(id.clone(), now);
-        self.order.push_back((now, id));
+        // One hash of the id whether it is new or not (the id is copied only when new).
+        match self.seen.entry_ref(id) {
+            EntryRef::Occupied(mut seen) => *seen.get_mut() = now,
+            EntryRef::Vacant(vacant) => {
+                let id = vacant.insert_entry_with_key(CompactString::from(id), now).key().clone();
+                self.order.push_back((now, id));
+            }
+        }
     }
 
     fn expire(&mut self, now: Millis) {
