@@ -299,4 +299,35 @@ mod tests {
         let null = OutRecord::dead_letter(&letter, None, true);
         assert_eq!((null.key, null.value), (None, None));
     }
+
+    /// Fault injection on librdkafka's mock cluster: the broker refuses the first producer id as
+    /// fenced, which leaves that producer failed for good; the batch still lands.
+    #[tokio::test]
+    async fn a_fatally_failed_producer_is_replaced_and_the_batch_still_lands() {
+        use rdkafka::mocking::MockCluster;
+        use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+        let cluster = MockCluster::new(1).unwrap();
+        let topics = crate::config::load(None, &[]).unwrap().kafka.topics;
+        cluster.create_topic(&topics.alerts, 1, 1).unwrap();
+        cluster.request_errors(RDKafkaApiKey::InitProducerId, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED]);
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", cluster.bootstrap_servers()).set("enable.idempotence", "true");
+        let sink = KafkaSink::new(&config, LoggingContext::default(), &topics, Arc::new(Metrics::new())).unwrap();
+        let record = OutRecord {
+            output: Output::Alerts,
+            key: Some(b"c-1".to_vec()),
+            value: Some(b"{}".to_vec()),
+            headers: Vec::new(),
+        };
+        let records = [record];
+        let (mut retry, abandon) = (Retry::default(), CancellationToken::new());
+        let mut failed_rounds = 0;
+        while !sink.deliver_round(&records, &mut retry, &abandon).await.unwrap() {
+            failed_rounds += 1;
+            assert!(failed_rounds < 6, "the batch never landed: the failed producer was kept");
+            retry.wait(&abandon).await.unwrap();
+        }
+        assert!(failed_rounds >= 1, "the first producer should have failed");
+        assert_eq!(retry.landed().count(), 1);
+    }
 }
