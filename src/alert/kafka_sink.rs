@@ -7,7 +7,7 @@
 //! caller then does not store the input offset, so the record is produced again after a restart
 //! (with the same deterministic id).
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -22,6 +22,7 @@ use super::record::Effect;
 use crate::config::TopicsConfig;
 use crate::event::DeadLetter;
 use crate::source::kafka_log::LoggingContext;
+use crate::source::renewing_producer::RenewingProducer;
 use crate::telemetry::Metrics;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -122,10 +123,7 @@ impl Retry {
 }
 
 pub struct KafkaSink {
-    /// Replaced when it fails fatally ([`KafkaSink::renew_if_fatal`]).
-    producer: RwLock<Arc<FutureProducer<LoggingContext>>>,
-    config: ClientConfig,
-    context: LoggingContext,
+    producer: RenewingProducer,
     topics: [String; 3],
     metrics: Arc<Metrics>,
 }
@@ -137,34 +135,9 @@ impl KafkaSink {
         topics: &TopicsConfig,
         metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
-        let producer = RwLock::new(Arc::new(config.create_with_context(context.clone())?));
+        let producer = RenewingProducer::new(config, context, "effects")?;
         let topics = [topics.alerts.clone(), topics.reengagement.clone(), topics.dead_letter.clone()];
-        Ok(KafkaSink { producer, config: config.clone(), context, topics, metrics })
-    }
-
-    fn producer(&self) -> Arc<FutureProducer<LoggingContext>> {
-        Arc::clone(&self.producer.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// An idempotent producer can fail fatally, and then refuses every record for good: for
-    /// example when a record expired in its queue (`message.timeout.ms`, which a paused owner
-    /// meets by design, `checkpoint::ownership`) and the broker does not take the epoch bump that
-    /// follows (tansu 0.6.0 answers `PRODUCER_FENCED`). A fresh producer replaces it, so the
-    /// records are sent again; the one that failed is dropped off the runtime's threads.
-    fn renew_if_fatal(&self, used: &Arc<FutureProducer<LoggingContext>>) {
-        let Some((code, reason)) = used.client().fatal_error() else { return };
-        let mut current = self.producer.write().unwrap_or_else(PoisonError::into_inner);
-        if !Arc::ptr_eq(&current, used) {
-            return; // another partition task renewed it already
-        }
-        match self.config.create_with_context(self.context.clone()) {
-            Ok(fresh) => {
-                tracing::warn!(?code, %reason, "the effects producer failed fatally; replaced by a new one");
-                let failed = std::mem::replace(&mut *current, Arc::new(fresh));
-                tokio::task::spawn_blocking(move || drop(failed));
-            }
-            Err(error) => tracing::error!(%error, "the effects producer failed fatally and cannot be replaced"),
-        }
+        Ok(KafkaSink { producer, topics, metrics })
     }
 
     /// The topic an output goes to.
@@ -190,7 +163,7 @@ impl KafkaSink {
         retry.landed.resize(records.len(), None);
         retry.value_dropped.resize(records.len(), false);
         let pending: Vec<usize> = (0..records.len()).filter(|i| retry.landed[*i].is_none()).collect();
-        let producer = self.producer();
+        let producer = self.producer.get();
         let sends = pending.iter().map(|i| self.attempt(&producer, &records[*i], retry.value_dropped[*i], abandon));
         for (i, result) in pending.iter().zip(futures::future::join_all(sends).await) {
             let error = match result? {
@@ -216,7 +189,7 @@ impl KafkaSink {
         }
         let all = retry.landed.iter().all(Option::is_some);
         if !all {
-            self.renew_if_fatal(&producer);
+            self.producer.renew_if_fatal(&producer);
         }
         Ok(all)
     }
@@ -269,7 +242,7 @@ impl KafkaSink {
 
     /// Waits for everything queued to be delivered. Blocking: call from `spawn_blocking`.
     pub fn flush_blocking(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.producer().flush(timeout)
+        self.producer.get().flush(timeout)
     }
 }
 

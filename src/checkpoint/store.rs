@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 
 use crate::source::kafka_log::LoggingContext;
+use crate::source::renewing_producer::RenewingProducer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -117,7 +118,7 @@ impl Store {
 
 pub struct KafkaStore {
     topic: String,
-    producer: FutureProducer<LoggingContext>,
+    producer: RenewingProducer,
     /// Settings of the short-lived restore consumers (no group: partitions are assigned).
     reader: ClientConfig,
     /// Asks partitions' ends, for the ownership checks (`checkpoint::ownership`).
@@ -132,7 +133,7 @@ impl KafkaStore {
         let reader = reader_config(base);
         Ok(KafkaStore {
             topic: topic.to_string(),
-            producer: producer.create_with_context(LoggingContext::default())?,
+            producer: RenewingProducer::new(&producer, LoggingContext::default(), "changelog")?,
             watermarks: std::sync::Arc::new(reader.create_with_context(LoggingContext::default())?),
             reader,
         })
@@ -196,13 +197,15 @@ impl KafkaStore {
             if let Some(value) = &record.value {
                 out = out.payload(value.as_slice());
             }
+            let producer = self.producer.get();
             let error = tokio::select! {
-                result = self.producer.send(out, Duration::from_secs(5)) => match result {
+                result = producer.send(out, Duration::from_secs(5)) => match result {
                     Ok(delivery) => return Ok(delivery.offset),
                     Err((e, _)) => e,
                 },
                 _ = abandon.cancelled() => return Err(StoreError::Abandoned),
             };
+            self.producer.renew_if_fatal(&producer);
             tracing::warn!(topic = self.topic, partition, %error, retry_in = ?backoff, "cannot write checkpoint, retrying");
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}

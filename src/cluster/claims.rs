@@ -48,7 +48,7 @@ use fnv::FnvHashMap;
 use prometheus::{Counter, IntCounter, Registry};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -56,6 +56,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::source::kafka_log::LoggingContext;
+use crate::source::renewing_producer::RenewingProducer;
 use crate::state::catalog::{ClaimEffect, SegmentCatalog};
 
 /// The claims topic has one partition: its offsets are the order of admission.
@@ -151,7 +152,7 @@ impl ClaimMetrics {
 pub struct Claims {
     catalog: Arc<SegmentCatalog>,
     topic: String,
-    producer: FutureProducer<LoggingContext>,
+    producer: RenewingProducer,
     reader_config: ClientConfig,
     /// Random per instance start: with `sequence`, a key no other claim ever had.
     claimant: String,
@@ -179,7 +180,7 @@ impl Claims {
         Ok(Claims {
             catalog,
             topic: topic.to_string(),
-            producer: producer.create_with_context(LoggingContext::default())?,
+            producer: RenewingProducer::new(&producer, LoggingContext::default(), "claims")?,
             reader_config,
             claimant: format!("{:016x}", rand::random::<u64>()),
             sequence: AtomicU64::new(0),
@@ -273,9 +274,13 @@ impl Claims {
     async fn publish(&self, payload: &[u8]) -> Result<i64, ClaimError> {
         let key = format!("{}/{}", self.claimant, self.sequence.fetch_add(1, Ordering::Relaxed));
         let record = FutureRecord::<str, [u8]>::to(&self.topic).key(&key).payload(payload).partition(CLAIMS_PARTITION);
-        match self.producer.send(record, DELIVERY_TIMEOUT).await {
+        let producer = self.producer.get();
+        match producer.send(record, DELIVERY_TIMEOUT).await {
             Ok(delivery) => Ok(delivery.offset),
-            Err((error, _)) => Err(ClaimError::Produce(error.to_string())),
+            Err((error, _)) => {
+                self.producer.renew_if_fatal(&producer);
+                Err(ClaimError::Produce(error.to_string()))
+            }
         }
     }
 

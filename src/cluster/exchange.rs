@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use prometheus::{GaugeVec, IntCounter, Opts, Registry};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +17,7 @@ use super::reader::{PartialsReader, ReadPosition, PARTIALS_PARTITION};
 use crate::engine::{Partition, Settings};
 use crate::event::Millis;
 use crate::source::kafka_log::LoggingContext;
+use crate::source::renewing_producer::RenewingProducer;
 use crate::state::holdout::fnv1a64;
 
 /// How long a new owner waits for the reader to catch up before choosing its epoch.
@@ -62,7 +63,7 @@ pub struct Exchange {
     pub metrics: ClusterMetrics,
     /// Its own producer: partials travel in large batches (a full publish is thousands of small
     /// records), whatever batching the effects' producer is given.
-    producer: FutureProducer<LoggingContext>,
+    producer: RenewingProducer,
     stale_after: Millis,
     reader_config: ClientConfig,
     position: std::sync::OnceLock<Arc<ReadPosition>>,
@@ -94,7 +95,7 @@ impl Exchange {
             partials: Arc::new(partials),
             topic: topic.to_string(),
             metrics: ClusterMetrics::register(registry)?,
-            producer: producer.create_with_context(LoggingContext::default())?,
+            producer: RenewingProducer::new(&producer, LoggingContext::default(), "partials")?,
             stale_after,
             reader_config,
             position: Default::default(),
@@ -178,7 +179,9 @@ impl Outlet {
     pub fn publish(&mut self, partition: &Partition, progress: Progress, now: Millis) -> Sent {
         if self.failed.swap(false, Ordering::AcqRel) {
             self.publisher.resend_all();
+            self.exchange.producer.renew_if_fatal(&self.exchange.producer.get());
         }
+        let producer = self.exchange.producer.get();
         let records = self.publisher.collect(partition.view(), partition.catalog(), progress, partition.clock(), now);
         let exchange = &self.exchange;
         let mut deliveries = Vec::with_capacity(records.len());
@@ -187,11 +190,12 @@ impl Outlet {
             let (key, value) = (record.key(), record.encode());
             bytes += key.len() + value.len();
             let out = FutureRecord::to(&exchange.topic).partition(PARTIALS_PARTITION).key(&key).payload(&value);
-            match exchange.producer.send_result(out) {
+            match producer.send_result(out) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
                     tracing::debug!(%error, "partials record not queued; the next publish is full");
                     self.publisher.resend_all();
+                    exchange.producer.renew_if_fatal(&producer);
                     break;
                 }
             }

@@ -8,5 +8,6 @@ pub mod kafka;
 pub mod kafka_client;
 pub mod kafka_log;
 pub mod merge;
+pub mod renewing_producer;
 pub mod simulator;
 pub mod topology;
