@@ -1,6 +1,7 @@
 //! Publishing to Kafka: alerts to `cx.alerts` (keyed by customer, or `dimension/segment`),
 //! re-engagement messages to `cx.reengagement` (keyed by customer), dead letters to
-//! `cx.dead-letter` (original key and value, the rest in headers), through one idempotent producer.
+//! `cx.dead-letter` (original key and value, the rest in headers), through one idempotent producer
+//! (replaced when it fails fatally, `source::renewing_producer`).
 //!
 //! A record is never dropped silently: a failed delivery is counted (`publish_failed`), logged and
 //! retried with backoff until it succeeds or the service gives up at its shutdown deadline; the
