@@ -261,3 +261,48 @@ impl Sent {
         tokio::spawn(self.delivered());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::FutureProducer;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+
+    fn sent(producer: &FutureProducer, topic: &str, n: usize, failed: &Arc<AtomicBool>) -> Sent {
+        let deliveries = (0..n)
+            .map(|i| {
+                producer.send_result(FutureRecord::<str, str>::to(topic).key("k").payload(&i.to_string())).unwrap()
+            })
+            .collect();
+        Sent { deliveries, failed: Arc::clone(failed), lost: false }
+    }
+
+    /// What a checkpoint waits for (`partition_task::commit`): publishes merged into one, settled
+    /// deliveries dropped on the way, and a failure anywhere, even in one dropped before the
+    /// wait, reported and making the next publish full.
+    #[tokio::test]
+    async fn absorbed_publishes_are_delivered_only_if_every_record_was() {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("partials", 1, 1).unwrap();
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("message.timeout.ms", "2000")
+            .create()
+            .unwrap();
+        let failed = Arc::new(AtomicBool::new(false));
+        let mut all = sent(&producer, "partials", 3, &failed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        all.absorb(sent(&producer, "partials", 2, &failed));
+        assert!(all.deliveries.len() < 5, "the first publish's settled deliveries are dropped");
+        assert!(all.delivered().await && !failed.load(Ordering::Acquire));
+
+        cluster.request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 20]);
+        let mut some_lost = sent(&producer, "partials", 1, &failed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cluster.clear_request_errors(RDKafkaApiKey::Produce);
+        some_lost.absorb(sent(&producer, "partials", 1, &failed));
+        assert!(!some_lost.delivered().await, "a lost record, even one settled before the wait, is reported");
+        assert!(failed.load(Ordering::Acquire), "and the next publish is full");
+    }
+}
