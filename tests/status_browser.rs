@@ -90,9 +90,8 @@ fn console_errors(session: &Session) -> Vec<String> {
         .collect()
 }
 
-fn series(metrics: &str, name: &str, labels: &str) -> f64 {
-    let series = format!("{name}{{{labels}}}");
-    metric(metrics, &series).unwrap_or_else(|| panic!("{series} missing from /metrics"))
+fn series(metrics: &str, name: &str, labels: &str) -> Option<f64> {
+    metric(metrics, &format!("{name}{{{labels}}}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,16 +113,27 @@ async fn the_page_shows_the_figures_of_metrics_and_the_firing_rule_without_conso
     let addr = format!("127.0.0.1:{port}");
     let metrics_text = || get_text(&addr, "/metrics").1;
 
-    // A plan segment whose 7d NPS rule fires.
+    // The plan segment with the most 7d NPS responses among those whose NPS rule fires. A rule
+    // keeps firing while its window has fewer than `min_samples` responses (it resolves only on a
+    // value that crosses `clear`), so a firing segment may have no NPS figure at all.
     let mut segment = String::new();
-    wait_until(Duration::from_secs(90), "a plan segment with its NPS rule firing", || {
+    wait_until(Duration::from_secs(90), "a plan segment with NPS responses and its NPS rule firing", || {
         let text = metrics_text();
-        let found = text.lines().find_map(|l| {
-            let rest = l.strip_prefix(r#"cxpulse_rule_firing{rule="demo-low-nps",dimension="plan",segment=""#)?;
-            let (name, value) = rest.split_once('"')?;
-            value.ends_with(" 1").then(|| name.to_string())
-        });
-        if let Some(name) = found {
+        let responses = |name: &str| {
+            metric(&text, &format!(r#"cxpulse_survey_responses{{dimension="plan",segment="{name}",window="7d",survey="nps"}}"#))
+                .unwrap_or(0.0)
+        };
+        let best = text
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(r#"cxpulse_rule_firing{rule="demo-low-nps",dimension="plan",segment=""#)?;
+                let (name, value) = rest.split_once('"')?;
+                value.ends_with(" 1").then(|| name.to_string())
+            })
+            .map(|name| (responses(&name), name))
+            .filter(|(n, _)| *n > 0.0)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, name)) = best {
             segment = name;
         }
         std::future::ready(!segment.is_empty())
@@ -149,15 +159,18 @@ async fn the_page_shows_the_figures_of_metrics_and_the_firing_rule_without_conso
         let before = metrics_text();
         let (nps_cell, active_cell) = (cell("nps_score"), cell("active_customers"));
         let after = metrics_text();
+        // A figure may be briefly absent while the window slides past the segment's responses.
         let nps = series(&after, "cxpulse_nps_score", &labels);
         let active = series(&after, "cxpulse_active_customers", &labels);
-        let shown = |c: &Value| c["value"].as_str().unwrap().parse::<f64>().unwrap();
-        let steady = series(&before, "cxpulse_nps_score", &labels) == nps
+        let shown = |c: &Value| c["value"].as_str().unwrap().parse::<f64>().ok();
+        let steady = nps.is_some()
+            && active.is_some()
+            && series(&before, "cxpulse_nps_score", &labels) == nps
             && series(&before, "cxpulse_active_customers", &labels) == active;
         if steady && shown(&nps_cell) == nps && shown(&active_cell) == active {
-            break (nps_cell, active_cell, nps, active);
+            break (nps_cell, active_cell, nps.unwrap(), active.unwrap());
         }
-        assert!(Instant::now() < deadline, "page never matched /metrics: {nps_cell} {active_cell} vs {nps} {active}");
+        assert!(Instant::now() < deadline, "page never matched /metrics: {nps_cell} {active_cell} vs {nps:?} {active:?}");
         std::thread::sleep(Duration::from_millis(700));
     };
     assert_eq!(nps_cell["text"], json!(format!("{nps:.1}")), "{nps_cell}");
