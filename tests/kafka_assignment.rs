@@ -1,6 +1,7 @@
-//! Partition assignment on a real broker (tansu): with one input topic for both event types the
-//! group uses the cooperative-sticky assignor, so when a second member joins, the partitions the
-//! first member keeps are not revoked: their tasks and in-memory state carry on.
+//! Partition assignment on a real broker (tansu): with one input topic for both event types (and
+//! no repartition topic beside it) the group uses the cooperative-sticky assignor, so when a second
+//! member joins, the partitions the first member keeps are not revoked: their tasks and in-memory
+//! state carry on.
 
 mod support;
 
@@ -27,6 +28,14 @@ fn simulated(customers: u64, days: u32) -> (Vec<Record>, Vec<Record>) {
         Simulator::new(opts).map(|e| Record { topic: EVENTS.to_string(), ..route_line(e.json.as_bytes()) }).collect();
     let half = records.len() / 2;
     (records[..half].to_vec(), records[half..].to_vec())
+}
+
+/// A member's config file: mis-keyed records dead-lettered, so that the input is the only topic.
+fn config_file(dir: &std::path::Path, bootstrap: &str, port: u16) -> std::path::PathBuf {
+    let path = write_config(dir, bootstrap, "sticky", port, &config());
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("[kafka]\n", "[kafka]\nmismatched_keys = \"dead_letter\"\n")).unwrap();
+    path
 }
 
 /// The partitions a member owns, from its lag series (`{partition="N",topic="…"}`).
@@ -57,7 +66,7 @@ async fn a_joining_member_leaves_the_first_members_kept_partitions_alone() {
 
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (port_a, port_b) = (free_port(), free_port());
-    let a = InProcess::start(&write_config(dir_a.path(), &bootstrap, "sticky", port_a, &config()), port_a);
+    let a = InProcess::start(&config_file(dir_a.path(), &bootstrap, port_a), port_a);
     // Owned partitions show once the probe has measured their lag (every second).
     wait_until(Duration::from_secs(90), "A consumed the first half and owns every partition", || async {
         let m = a.metrics().await;
@@ -65,7 +74,7 @@ async fn a_joining_member_leaves_the_first_members_kept_partitions_alone() {
     })
     .await;
 
-    let b = InProcess::start(&write_config(dir_b.path(), &bootstrap, "sticky", port_b, &config()), port_b);
+    let b = InProcess::start(&config_file(dir_b.path(), &bootstrap, port_b), port_b);
     // Settled: the members' lag series split the partitions, and still do a few probe rounds later.
     let split = || async {
         let (kept, taken) = (owned(&a.metrics().await), owned(&b.metrics().await));

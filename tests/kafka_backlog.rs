@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use rdkafka::Message;
 use serde_json::Value;
 use support::*;
@@ -90,8 +89,7 @@ fn backlog(end: i64) -> (Vec<Record>, BTreeMap<String, i64>) {
 fn keep_active(bootstrap: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
         // One record per batch, as `support::produce` does (tansu's watermark fault).
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
+        let producer: FutureProducer = producer_config(&bootstrap)
             .set("batch.num.messages", "1")
             .set("max.in.flight.requests.per.connection", "100000")
             .set("log_level", "3")

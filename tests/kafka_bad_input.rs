@@ -1,7 +1,7 @@
 //! Bad input on a real broker: every kind of refused record lands in the dead-letter topic with its
 //! original key and value and headers naming the reason and the source position; a record keyed by
-//! someone else is counted and still applied, or dead-lettered when so configured; nothing stops
-//! consumption.
+//! someone else is counted and re-keyed to its customer's partition (`tests/kafka_rekey.rs`), or
+//! dead-lettered when so configured; nothing stops consumption.
 
 mod support;
 

@@ -2,8 +2,8 @@
 //! mixed into valid simulated traffic on one partition:
 //! bad UTF-8, truncated JSON, wrong types, missing fields, JSON nested 200 deep, oversize, unknown
 //! type and null payload are refused (exactly 8,000 dead letters, 1,000 per kind with its reason);
-//! null *keys* on valid events are applied like any event and counted as mismatched keys (see the
-//! README's readings). The figures, alerts and messages equal `cxpulse replay` of the valid events
+//! null *keys* on valid events are re-keyed and applied like any event and counted as mismatched
+//! keys (see the README's readings). The figures, alerts and messages equal `cxpulse replay` of the valid events
 //! (null-key ones included), the service never restarts, and its RSS is sampled while it works.
 //!
 //! Privacy, on the same live run: the log at info level and `/metrics` never contain any of the

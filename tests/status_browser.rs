@@ -120,8 +120,11 @@ async fn the_page_shows_the_figures_of_metrics_and_the_firing_rule_without_conso
     wait_until(Duration::from_secs(90), "a plan segment with NPS responses and its NPS rule firing", || {
         let text = metrics_text();
         let responses = |name: &str| {
-            metric(&text, &format!(r#"cxpulse_survey_responses{{dimension="plan",segment="{name}",window="7d",survey="nps"}}"#))
-                .unwrap_or(0.0)
+            metric(
+                &text,
+                &format!(r#"cxpulse_survey_responses{{dimension="plan",segment="{name}",window="7d",survey="nps"}}"#),
+            )
+            .unwrap_or(0.0)
         };
         let best = text
             .lines()
@@ -170,7 +173,10 @@ async fn the_page_shows_the_figures_of_metrics_and_the_firing_rule_without_conso
         if steady && shown(&nps_cell) == nps && shown(&active_cell) == active {
             break (nps_cell, active_cell, nps.unwrap(), active.unwrap());
         }
-        assert!(Instant::now() < deadline, "page never matched /metrics: {nps_cell} {active_cell} vs {nps:?} {active:?}");
+        assert!(
+            Instant::now() < deadline,
+            "page never matched /metrics: {nps_cell} {active_cell} vs {nps:?} {active:?}"
+        );
         std::thread::sleep(Duration::from_millis(700));
     };
     assert_eq!(nps_cell["text"], json!(format!("{nps:.1}")), "{nps_cell}");

@@ -1,6 +1,7 @@
 //! Publishing to Kafka: alerts to `cx.alerts` (keyed by customer, or `dimension/segment`),
 //! re-engagement messages to `cx.reengagement` (keyed by customer), dead letters to
-//! `cx.dead-letter` (original key and value, the rest in headers), through one idempotent producer
+//! `cx.dead-letter` (original key and value, the rest in headers), re-keyed input to
+//! `cx.repartition` (`service::repartition`), through one idempotent producer
 //! (replaced when it fails fatally, `source::renewing_producer`).
 //!
 //! A record is never dropped silently: a failed delivery is counted (`publish_failed`), logged and
@@ -37,6 +38,7 @@ pub enum Output {
     Alerts,
     Reengagement,
     DeadLetter,
+    Repartition,
 }
 
 impl Output {
@@ -53,6 +55,8 @@ pub struct OutRecord {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(&'static str, String)>,
+    /// The partition to write to; `None`: the producer's partitioner picks it by key.
+    pub partition: Option<i32>,
 }
 
 impl OutRecord {
@@ -61,7 +65,8 @@ impl OutRecord {
             Effect::Alert(a) => (Output::Alerts, a.key.as_bytes(), a.to_json()),
             Effect::Message(m) => (Output::Reengagement, m.customer_id.as_bytes(), m.to_json()),
         };
-        OutRecord { output, key: Some(key.to_vec()), value: Some(json.to_string().into_bytes()), headers: Vec::new() }
+        let value = Some(json.to_string().into_bytes());
+        OutRecord { output, key: Some(key.to_vec()), value, headers: Vec::new(), partition: None }
     }
 
     /// The original key and value (`None` for a null value), the rest in headers.
@@ -71,6 +76,19 @@ impl OutRecord {
             key: key.map(<[u8]>::to_vec),
             value: (!null_value).then(|| letter.payload.clone()),
             headers: letter.headers(),
+            partition: None,
+        }
+    }
+
+    /// An input record re-keyed by its customer id, to the repartition partition of that customer.
+    pub fn re_keyed(customer_id: &str, value: Vec<u8>, partition: i32) -> OutRecord {
+        let key = Some(customer_id.as_bytes().to_vec());
+        OutRecord {
+            output: Output::Repartition,
+            key,
+            value: Some(value),
+            headers: Vec::new(),
+            partition: Some(partition),
         }
     }
 }
@@ -125,7 +143,7 @@ impl Retry {
 
 pub struct KafkaSink {
     producer: RenewingProducer,
-    topics: [String; 3],
+    topics: [String; 4],
     metrics: Arc<Metrics>,
 }
 
@@ -137,17 +155,18 @@ impl KafkaSink {
         metrics: Arc<Metrics>,
     ) -> Result<Self, KafkaError> {
         let producer = RenewingProducer::new(config, context, "effects")?;
-        let topics = [topics.alerts.clone(), topics.reengagement.clone(), topics.dead_letter.clone()];
+        let topics = [
+            topics.alerts.clone(),
+            topics.reengagement.clone(),
+            topics.dead_letter.clone(),
+            topics.repartition.clone(),
+        ];
         Ok(KafkaSink { producer, topics, metrics })
     }
 
     /// The topic an output goes to.
     pub fn topic(&self, output: Output) -> &str {
-        match output {
-            Output::Alerts => &self.topics[0],
-            Output::Reengagement => &self.topics[1],
-            Output::DeadLetter => &self.topics[2],
-        }
+        &self.topics[output as usize]
     }
 
     /// One round of delivering a batch: sends every record not landed yet and notes where each
@@ -215,6 +234,9 @@ impl KafkaSink {
             let mut out = FutureRecord::<[u8], [u8]>::to(self.topic(record.output)).headers(headers);
             if let Some(key) = &record.key {
                 out = out.key(key.as_slice());
+            }
+            if let Some(partition) = record.partition {
+                out = out.partition(partition);
             }
             if let (Some(value), false) = (&record.value, value_dropped) {
                 out = out.payload(value.as_slice());
@@ -292,6 +314,7 @@ mod tests {
             key: Some(b"c-1".to_vec()),
             value: Some(b"{}".to_vec()),
             headers: Vec::new(),
+            partition: None,
         };
         let records = [record];
         let (mut retry, abandon) = (Retry::default(), CancellationToken::new());

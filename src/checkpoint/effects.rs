@@ -10,13 +10,15 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::store::StoreError;
+use crate::source::kafka::SIDES;
 use crate::source::kafka_log::LoggingContext;
 
 /// Header: the input partition whose processing produced the record.
 pub const PARTITION_HEADER: &str = "cxpulse.input.partition";
 /// Header: the record's deterministic id (`alert_id`, `message_id`, or `dl:topic:partition:offset`).
 pub const ID_HEADER: &str = "cxpulse.id";
-/// Header: the next input offset per side (`interactions,surveys`, -1 unknown) when it was made.
+/// Header: the next input offset per side (`interactions,surveys,repartition`, -1 unknown) when it
+/// was made.
 pub const INPUT_HEADER: &str = "cxpulse.input.next";
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,7 +83,7 @@ pub fn output_ends(config: &ClientConfig, topics: &[String]) -> Result<BTreeMap<
 pub struct Suppression {
     ids: HashSet<String>,
     /// Once processing has reached these next offsets (per side) `ids` is dropped.
-    until: [i64; 2],
+    until: [i64; SIDES],
     /// Ids of records not tied to input (no input header: threshold alerts), kept until
     /// re-emitted.
     untied: HashSet<String>,
@@ -103,8 +105,8 @@ impl Suppression {
 
     /// Drops the input-tied ids once processing passed the furthest input any of their records
     /// came from; `true` when nothing is left to suppress.
-    pub fn passed(&mut self, next: [i64; 2]) -> bool {
-        if !self.ids.is_empty() && next[0] >= self.until[0] && next[1] >= self.until[1] {
+    pub fn passed(&mut self, next: [i64; SIDES]) -> bool {
+        if !self.ids.is_empty() && next.iter().zip(self.until).all(|(next, until)| *next >= until) {
             self.ids = HashSet::new();
         }
         self.is_empty()
@@ -130,7 +132,7 @@ pub fn read_back(
             remaining.insert((topic.clone(), *p), end);
         }
     }
-    let mut out = Suppression { until: [-1, -1], ..Suppression::default() };
+    let mut out = Suppression { until: [-1; SIDES], ..Suppression::default() };
     let mut read = 0u64;
     if remaining.is_empty() {
         return Ok((out, read));
@@ -163,7 +165,8 @@ pub fn read_back(
         match header(INPUT_HEADER) {
             Some(next) => {
                 out.ids.insert(id.to_string());
-                for (side, value) in next.split(',').take(2).enumerate() {
+                // Records written before the repartition side existed name two sides.
+                for (side, value) in next.split(',').take(SIDES).enumerate() {
                     if let Ok(v) = value.parse::<i64>() {
                         out.until[side] = out.until[side].max(v);
                     }

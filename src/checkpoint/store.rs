@@ -139,13 +139,16 @@ impl KafkaStore {
         })
     }
 
-    /// Creates the changelog topic (compacted, `partitions` partitions) unless it exists; an
-    /// existing one with fewer partitions than the input is refused.
+    /// Creates a topic of `partitions` partitions unless it exists: compacted (changelog, cluster
+    /// topics), where an existing one with fewer partitions than the input is refused, or not
+    /// (the repartition topic), where an existing one needs exactly as many, since the `range`
+    /// assignor keeps partition numbers together only across topics of equal counts.
     pub async fn ensure_topic(
         base: &ClientConfig,
         topic: &str,
         partitions: i32,
         replication: i32,
+        compacted: bool,
     ) -> Result<(), StoreError> {
         let err = |detail: String| StoreError::Topic { topic: topic.to_string(), detail };
         let admin: AdminClient<LoggingContext> =
@@ -164,17 +167,21 @@ impl KafkaStore {
                     "has {n} partitions but the input has {partitions}; each input partition needs its own"
                 )));
             }
+            if !compacted && n as i32 != partitions {
+                return Err(err(format!("has {n} partitions but the input has {partitions}; it needs as many")));
+            }
             return Ok(());
         }
         // -1: three replicas, or as many as there are brokers when fewer.
         let replication =
             TopicReplication::Fixed(if replication > 0 { replication } else { (brokers as i32).clamp(1, 3) });
-        let new = NewTopic::new(topic, partitions, replication).set("cleanup.policy", "compact");
+        let cleanup = if compacted { "compact" } else { "delete" };
+        let new = NewTopic::new(topic, partitions, replication).set("cleanup.policy", cleanup);
         let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
         let results = admin.create_topics([&new], &options).await.map_err(|e| err(e.to_string()))?;
         for result in results {
             match result {
-                Ok(_) => tracing::info!(topic, partitions, "topic created (cleanup.policy=compact)"),
+                Ok(_) => tracing::info!(topic, partitions, cleanup, "topic created"),
                 Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, code)) => return Err(err(format!("cannot create it: {code}"))),
             }

@@ -176,10 +176,15 @@ pub struct KafkaConfig {
     pub group_id: String,
     /// Topic names.
     pub topics: TopicsConfig,
-    /// A record whose key is missing or not its `customer_id`: `apply` it where it arrives
-    /// (counted in `cxpulse_mismatched_keys_total`), or `dead_letter` it (reason `mismatched_key`)
-    /// so a customer never lives in two partitions.
+    /// A record whose key is missing or not its `customer_id` (counted in
+    /// `cxpulse_mismatched_keys_total`): `repartition` it to its customer's partition through
+    /// `topics.repartition`, `dead_letter` it (reason `mismatched_key`), or `apply` it where it
+    /// arrives (its customer may then live in two partitions).
     pub mismatched_keys: MismatchedKeys,
+    /// How the producers of the input topics map a key to a partition, so that a re-keyed record
+    /// lands where its customer's records do: `murmur2` (Java clients, Kafka Streams) or
+    /// `consistent` (librdkafka's CRC32 default).
+    pub key_partitioner: KeyPartitioner,
     /// Passed to librdkafka as they are; a key ending in `.file` is read from that file
     /// (e.g. `sasl.password.file`) so secrets stay out of config and environment.
     #[serde(default)]
@@ -189,8 +194,16 @@ pub struct KafkaConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MismatchedKeys {
-    Apply,
+    Repartition,
     DeadLetter,
+    Apply,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPartitioner {
+    Murmur2,
+    Consistent,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +219,16 @@ pub struct TopicsConfig {
     pub reengagement: String,
     /// Output: refused input.
     pub dead_letter: String,
+    /// Internal: records re-keyed to their customer's partition (`kafka.mismatched_keys =
+    /// "repartition"`); created with the input's partition count when missing.
+    pub repartition: String,
+}
+
+impl TopicsConfig {
+    /// Every topic name above, inputs first.
+    pub fn names(&self) -> [&String; 6] {
+        [&self.interactions, &self.surveys, &self.alerts, &self.reengagement, &self.dead_letter, &self.repartition]
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -311,8 +334,8 @@ pub struct CheckpointConfig {
     pub max_deltas: usize,
     /// Target size of one checkpoint record in bytes.
     pub chunk_bytes: usize,
-    /// Replication factor of the changelog topic when cxpulse creates it; -1 for 3 (or the number
-    /// of brokers when fewer).
+    /// Replication factor of the topics cxpulse creates (changelog, repartition, cluster topics);
+    /// -1 for 3 (or the number of brokers when fewer).
     pub replication_factor: i32,
 }
 

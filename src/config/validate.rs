@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use super::Config;
+use super::{Config, MismatchedKeys};
 use crate::window::metric::SegmentMetric;
 
 pub(super) fn validate(c: &Config) -> Vec<String> {
@@ -275,6 +275,7 @@ fn kafka(c: &Config, p: &mut Vec<String>) {
         ("alerts", &t.alerts),
         ("reengagement", &t.reengagement),
         ("dead_letter", &t.dead_letter),
+        ("repartition", &t.repartition),
     ];
     for (key, name) in all {
         if name.is_empty() {
@@ -284,6 +285,13 @@ fn kafka(c: &Config, p: &mut Vec<String>) {
     for (key, name) in &all[2..] {
         if *name == &t.interactions || *name == &t.surveys {
             p.push(format!("kafka.topics.{key}: `{name}` is also an input topic"));
+        }
+    }
+    if k.mismatched_keys == MismatchedKeys::Repartition {
+        if [&t.alerts, &t.reengagement, &t.dead_letter].contains(&&t.repartition) {
+            p.push(format!("kafka.topics.repartition: `{}` is also an output topic", t.repartition));
+        } else if !t.repartition.is_empty() && !legal_topic(&t.repartition) {
+            p.push(illegal_topic("kafka.topics.repartition", &t.repartition));
         }
     }
 }
@@ -339,7 +347,7 @@ fn checkpoint(c: &Config, p: &mut Vec<String>) {
         let t = &c.kafka.topics;
         if k.topic.is_empty() {
             p.push("checkpoint.topic: must not be empty (or set checkpoint.directory)".into());
-        } else if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter].contains(&&k.topic) {
+        } else if t.names().contains(&&k.topic) {
             p.push(format!("checkpoint.topic: `{}` is already used by kafka.topics", k.topic));
         } else if !legal_topic(&k.topic) {
             p.push(illegal_topic("checkpoint.topic", &k.topic));
@@ -348,16 +356,12 @@ fn checkpoint(c: &Config, p: &mut Vec<String>) {
     let cl = &c.cluster;
     if cl.enabled {
         let t = &c.kafka.topics;
-        if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter, &k.topic]
-            .contains(&&cl.partials_topic)
-        {
+        if t.names().contains(&&cl.partials_topic) || cl.partials_topic == k.topic {
             p.push(format!("cluster.partials_topic: `{}` is already used by another topic", cl.partials_topic));
         } else if !legal_topic(&cl.partials_topic) {
             p.push(illegal_topic("cluster.partials_topic", &cl.partials_topic));
         }
-        if [&t.interactions, &t.surveys, &t.alerts, &t.reengagement, &t.dead_letter, &k.topic, &cl.partials_topic]
-            .contains(&&cl.claims_topic)
-        {
+        if t.names().contains(&&cl.claims_topic) || [&k.topic, &cl.partials_topic].contains(&&cl.claims_topic) {
             p.push(format!("cluster.claims_topic: `{}` is already used by another topic", cl.claims_topic));
         } else if !legal_topic(&cl.claims_topic) {
             p.push(illegal_topic("cluster.claims_topic", &cl.claims_topic));

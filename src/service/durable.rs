@@ -79,7 +79,8 @@ impl Durability {
         record.headers.push((PARTITION_HEADER, number.to_string()));
         record.headers.push((ID_HEADER, id));
         if let Some(next) = next {
-            record.headers.push((INPUT_HEADER, format!("{},{}", next[0], next[1])));
+            let next: Vec<String> = next.iter().map(i64::to_string).collect();
+            record.headers.push((INPUT_HEADER, next.join(",")));
         }
     }
 

@@ -26,6 +26,7 @@ pub mod partition_task;
 pub mod positions;
 pub mod probe;
 pub mod readiness;
+pub mod repartition;
 pub mod signals;
 mod startup;
 pub mod status;
@@ -39,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::alert::kafka_sink::KafkaSink;
 use crate::cluster::{Claims, Exchange};
-use crate::config::Config;
+use crate::config::{Config, MismatchedKeys};
 use crate::engine::clock::{SystemClock, WallClock};
 use crate::engine::Engine;
 use crate::event::Decoder;
@@ -53,6 +54,7 @@ use lifecycle::Lifecycle;
 use live_rules::LiveRules;
 use probe::Probe;
 use readiness::Readiness;
+use repartition::Repartition;
 use startup::{Health, Running};
 
 /// What every partition task shares.
@@ -64,8 +66,10 @@ pub struct TaskEnv {
     pub clock: Arc<dyn WallClock>,
     pub decoder: Decoder,
     pub merge_wait: Duration,
-    /// `kafka.mismatched_keys = "dead_letter"`.
-    pub dead_letter_mismatched: bool,
+    /// What becomes of a record whose key is not its customer id (`kafka.mismatched_keys`).
+    pub mismatched_keys: MismatchedKeys,
+    /// Where such a record is re-keyed to, with `mismatched_keys = "repartition"`.
+    pub repartition: Option<Arc<Repartition>>,
     pub max_lag_ms: i64,
     /// Cancelled when the shutdown deadline passes: deliveries in flight are given up.
     pub abandon: CancellationToken,
@@ -108,6 +112,9 @@ pub async fn run_with_clock(
     let mut poller = None;
     if kafka.probe.wait_until_consumable(&shutdown).await {
         startup::prepare_changelog(&config, &bootstrap, embedded.is_some(), &shutdown).await?;
+        if let Some(repartition) = &kafka.repartition {
+            startup::prepare_repartition(&config, &bootstrap, repartition, &shutdown).await?;
+        }
         if let Some(exchange) = &core.exchange {
             startup::prepare_cluster_topic(&config, &bootstrap, &config.cluster.partials_topic, &shutdown).await?;
             let log = LoggingContext::new(Arc::clone(&core.broker));
@@ -196,6 +203,7 @@ struct KafkaParts {
     probe: Arc<Probe>,
     lifecycle: Arc<Lifecycle>,
     sink: Arc<KafkaSink>,
+    repartition: Option<Arc<Repartition>>,
 }
 
 impl KafkaParts {
@@ -219,6 +227,8 @@ impl KafkaParts {
         let sink = Arc::new(sink);
         let settings = &core.engine.settings;
         let probe_clock = Arc::clone(&clock);
+        let repartition = (kafka.mismatched_keys == MismatchedKeys::Repartition)
+            .then(|| Arc::new(Repartition::new(&kafka.topics.repartition, kafka.key_partitioner)));
         let env = Arc::new(TaskEnv {
             decoder: Decoder::new(
                 settings.max_event_bytes,
@@ -232,7 +242,8 @@ impl KafkaParts {
             metrics: Arc::clone(&core.metrics),
             clock,
             merge_wait: Duration::from_millis(config.service.merge_wait.0),
-            dead_letter_mismatched: kafka.mismatched_keys == crate::config::MismatchedKeys::DeadLetter,
+            mismatched_keys: kafka.mismatched_keys,
+            repartition: repartition.clone(),
             abandon: abandon.clone(),
             checkpoint: startup::checkpoint_env(config, bootstrap, &producer, core)?,
             exchange: core.exchange.clone(),
@@ -242,13 +253,15 @@ impl KafkaParts {
         let stop_wait = Duration::from_millis(config.service.shutdown_timeout.0) / 2;
         let lifecycle = Lifecycle::new(env, Arc::clone(&core.readiness), handle, tracker.clone(), stop_wait);
         let lifecycle = Arc::new(lifecycle);
-        let topics = [kafka.topics.interactions.clone(), kafka.topics.surveys.clone()];
+        let inputs = [kafka.topics.interactions.clone(), kafka.topics.surveys.clone()];
+        let re_keyed = repartition.as_ref().map(|r| r.topic().to_string()).unwrap_or_default();
+        let topics = [inputs[0].clone(), inputs[1].clone(), re_keyed];
         let mut consumer = consumer_config(kafka, bootstrap, config.service.commit_interval.ms())?;
         queue_limit(&mut consumer, kafka, "queued.max.messages.kbytes", config.limits.consumer_queue_kbytes);
-        let source = KafkaSource::new(&consumer, log, topics.clone(), lifecycle.clone()).context("kafka consumer")?;
+        let source = KafkaSource::new(&consumer, log, topics, lifecycle.clone()).context("kafka consumer")?;
         let probe = Arc::new(Probe {
             consumer: Arc::clone(source.consumer()),
-            topics,
+            topics: inputs,
             readiness: Arc::clone(&core.readiness),
             metrics: Arc::clone(&core.metrics),
             lifecycle: Arc::clone(&lifecycle),
@@ -257,7 +270,7 @@ impl KafkaParts {
             reported: Default::default(),
             exchange: core.exchange.clone(),
         });
-        Ok(KafkaParts { source, probe, lifecycle, sink })
+        Ok(KafkaParts { source, probe, lifecycle, sink, repartition })
     }
 
     /// Subscribes and starts the consumer thread, the probe and the progress log.

@@ -26,7 +26,7 @@ pub struct Positions {
 
 impl Default for Positions {
     fn default() -> Self {
-        let unknown = || [AtomicI64::new(-1), AtomicI64::new(-1)];
+        let unknown = || std::array::from_fn(|_| AtomicI64::new(-1));
         Positions { next: unknown(), received: unknown(), high: unknown(), caught_up_at: unknown() }
     }
 }
@@ -88,14 +88,15 @@ mod tests {
     #[test]
     fn caught_up_is_the_earliest_confirmation_of_the_present_sides() {
         let positions = Positions::default();
-        assert_eq!(positions.caught_up_at([true, true]), None, "never confirmed");
+        let both = [true, true, false];
+        assert_eq!(positions.caught_up_at(both), None, "never confirmed");
         positions.caught_up(0, 5_000);
-        assert_eq!(positions.caught_up_at([true, true]), None, "one side still unconfirmed");
-        assert_eq!(positions.caught_up_at([true, false]), Some(5_000), "an absent side does not count");
+        assert_eq!(positions.caught_up_at(both), None, "one side still unconfirmed");
+        assert_eq!(positions.caught_up_at([true, false, false]), Some(5_000), "an absent side does not count");
         positions.caught_up(1, 7_000);
-        assert_eq!(positions.caught_up_at([true, true]), Some(5_000));
+        assert_eq!(positions.caught_up_at(both), Some(5_000));
         positions.caught_up(0, 9_000);
         positions.caught_up(0, 8_000);
-        assert_eq!(positions.caught_up_at([true, true]), Some(7_000), "confirmations never go back");
+        assert_eq!(positions.caught_up_at(both), Some(7_000), "confirmations never go back");
     }
 }

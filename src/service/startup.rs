@@ -109,12 +109,16 @@ pub(super) fn checkpoint_env(
         Store::Directory(DirectoryStore::new(std::path::Path::new(&c.directory))?)
     };
     let t = &config.kafka.topics;
+    let mut outputs = vec![t.alerts.clone(), t.reengagement.clone(), t.dead_letter.clone()];
+    if config.kafka.mismatched_keys == crate::config::MismatchedKeys::Repartition {
+        outputs.push(t.repartition.clone()); // forwards are read back like effects (`repartition`)
+    }
     let metrics = CheckpointMetrics::register(core.metrics.registry()).context("checkpoint metrics")?;
     Ok(Some(CheckpointEnv {
         store,
         takeover_wait: crate::checkpoint::ownership::takeover_wait(message_timeout(&config.kafka)),
         reader: reader_config(&base),
-        outputs: vec![t.alerts.clone(), t.reengagement.clone(), t.dead_letter.clone()],
+        outputs,
         config: c.clone(),
         interval: Duration::from_millis(config.service.commit_interval.0),
         metrics,
@@ -175,7 +179,7 @@ pub async fn prepare_cluster_topic(
     let base = base_config(&config.kafka, bootstrap)?;
     let mut attempts = 0;
     loop {
-        match KafkaStore::ensure_topic(&base, topic, 1, config.checkpoint.replication_factor).await {
+        match KafkaStore::ensure_topic(&base, topic, 1, config.checkpoint.replication_factor, true).await {
             Ok(()) => return Ok(()),
             Err(error) if attempts >= 10 || shutdown.is_cancelled() => anyhow::bail!("topic {topic}: {error}"),
             Err(error) => tracing::warn!(topic, %error, "cluster topic not ready, retrying"),
@@ -196,7 +200,33 @@ pub async fn prepare_changelog(
     if !c.enabled || !c.directory.is_empty() || embedded {
         return Ok(());
     }
+    ensure_input_sized_topic(config, bootstrap, &c.topic, true, shutdown).await.map(drop)
+}
+
+/// Creates the repartition topic when missing (as many partitions as the input) and tells the
+/// tasks its partition count (`repartition`).
+pub async fn prepare_repartition(
+    config: &Config,
+    bootstrap: &str,
+    repartition: &super::repartition::Repartition,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let partitions = ensure_input_sized_topic(config, bootstrap, repartition.topic(), false, shutdown).await?;
+    repartition.set_partitions(partitions);
+    Ok(())
+}
+
+/// Creates `topic` with as many partitions as the input unless it exists (`KafkaStore::ensure_topic`),
+/// retrying while the brokers cannot say; returns the input's partition count.
+async fn ensure_input_sized_topic(
+    config: &Config,
+    bootstrap: &str,
+    topic: &str,
+    compacted: bool,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<i32> {
     let base = base_config(&config.kafka, bootstrap)?;
+    let replication = config.checkpoint.replication_factor;
     let input = config.kafka.topics.interactions.clone();
     let mut attempts = 0;
     loop {
@@ -205,17 +235,16 @@ pub async fn prepare_changelog(
             tokio::task::spawn_blocking(move || input_partitions(&base, &input)).await.unwrap_or(None)
         };
         let result = match partitions {
-            Some(n) => {
-                KafkaStore::ensure_topic(&base, &c.topic, n, c.replication_factor).await.map_err(|e| e.to_string())
-            }
+            Some(n) => KafkaStore::ensure_topic(&base, topic, n, replication, compacted)
+                .await
+                .map(|()| n)
+                .map_err(|e| e.to_string()),
             None => Err(format!("cannot read the partition count of {input}")),
         };
         match result {
-            Ok(()) => return Ok(()),
-            Err(error) if attempts >= 10 || shutdown.is_cancelled() => {
-                anyhow::bail!("changelog topic {}: {error}", c.topic)
-            }
-            Err(error) => tracing::warn!(topic = c.topic, %error, "changelog topic not ready, retrying"),
+            Ok(n) => return Ok(n),
+            Err(error) if attempts >= 10 || shutdown.is_cancelled() => anyhow::bail!("topic {topic}: {error}"),
+            Err(error) => tracing::warn!(topic, %error, "topic not ready, retrying"),
         }
         attempts += 1;
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -71,6 +71,8 @@ pub fn start(
     let producer: FutureProducer<LoggingContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
+        // As Java clients do, and as the default `kafka.key_partitioner` expects.
+        .set("partitioner", "murmur2_random")
         .create_with_context(LoggingContext::default())?;
     let pacing =
         Pacing { started: clock.now_ms(), backfill: options.backfill.ms(), backfill_for: options.backfill_for.ms() };

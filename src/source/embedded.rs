@@ -42,6 +42,7 @@ impl EmbeddedBroker {
             topics.alerts.clone(),
             topics.reengagement.clone(),
             topics.dead_letter.clone(),
+            topics.repartition.clone(),
         ];
         names.dedup();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<String, String>>();

@@ -1,6 +1,7 @@
-//! The Kafka input: one consumer group over both input topics, one queue per assigned partition.
+//! The Kafka input: one consumer group over both input topics (and the repartition topic), one
+//! queue per assigned partition.
 //!
-//! On assignment, the interaction and survey partitions of each number are split off the consumer
+//! On assignment, the interaction, survey and repartition partitions of each number are split off the consumer
 //! into their own queues (`split_partition_queue`) and handed, together, to a
 //! [`PartitionLifecycle`], which runs one task per partition number. On revocation the lifecycle
 //! stops those tasks (they store the offsets of what they finished) before the offsets are
@@ -8,9 +9,9 @@
 //! events, is served on a dedicated thread ([`KafkaSource::spawn_poller`]), so the rebalance
 //! callbacks may block while tasks drain without ever blocking the async runtime.
 //!
-//! Both rebalance protocols work: with the eager one (`range`, two input topics) every rebalance
-//! revokes and assigns everything; with the cooperative one (`cooperative-sticky`, one input topic,
-//! see `kafka_client`) rdkafka applies the lists with `incremental_assign`/`incremental_unassign`
+//! Both rebalance protocols work: with the eager one (`range`, several topics) every rebalance
+//! revokes and assigns everything; with the cooperative one (`cooperative-sticky`, one input topic
+//! and no repartition topic, see `kafka_client`) rdkafka applies the lists with `incremental_assign`/`incremental_unassign`
 //! and the callbacks receive only the partitions that move, so the others keep their task.
 
 use std::collections::BTreeMap;
@@ -34,8 +35,11 @@ use super::kafka_log::LoggingContext;
 pub type LiveConsumer = StreamConsumer<SourceContext>;
 pub type PartitionQueue = StreamPartitionQueue<SourceContext>;
 
-/// Input side 0 is interactions, side 1 surveys.
-pub const SIDES: usize = 2;
+/// Input side 0 is interactions, side 1 surveys, side 2 the repartition topic (records re-keyed
+/// to their customer's partition, `kafka.mismatched_keys = "repartition"`).
+pub const SIDES: usize = 3;
+/// The side of the repartition topic.
+pub const REPARTITION: usize = 2;
 
 /// One input topic's partition of an assigned partition number.
 pub struct InputSide {
@@ -44,7 +48,7 @@ pub struct InputSide {
 }
 
 /// An assigned partition number: its queue on each input topic assigned to this member (normally
-/// both; with one input topic for both types, only side 0).
+/// all; with one input topic for both types, not side 1; without re-keying, not side 2).
 pub struct AssignedPartition {
     pub number: i32,
     pub sides: [Option<InputSide>; SIDES],
@@ -64,7 +68,8 @@ pub trait PartitionLifecycle: Send + Sync + 'static {
 /// The consumer's context: logging, and the rebalance hooks that drive the lifecycle.
 pub struct SourceContext {
     log: LoggingContext,
-    /// `[interactions, surveys]`; equal names mean one topic carries both.
+    /// `[interactions, surveys, repartition]`; equal input names mean one topic carries both, and
+    /// an empty repartition name means no re-keying.
     topics: [String; SIDES],
     consumer: OnceLock<Weak<LiveConsumer>>,
     lifecycle: Arc<dyn PartitionLifecycle>,
@@ -82,7 +87,12 @@ impl ClientContext for SourceContext {
 
 impl SourceContext {
     fn side_of(&self, topic: &str) -> Option<usize> {
-        self.topics.iter().position(|t| t == topic)
+        self.topics.iter().position(|t| !t.is_empty() && t == topic)
+    }
+
+    /// Whether side `s` has a topic of its own.
+    fn has_side(&self, s: usize) -> bool {
+        !self.topics[s].is_empty() && !self.topics[..s].contains(&self.topics[s])
     }
 
     /// Partition numbers of our input topics in `tpl`, each once.
@@ -116,11 +126,10 @@ impl SourceContext {
                 Some(InputSide { topic: element.topic().to_string(), queue });
         }
         for (number, sides) in by_number {
-            let distinct_topics = self.topics[0] != self.topics[1];
-            if distinct_topics && sides.iter().any(Option::is_none) {
+            if (0..SIDES).any(|s| self.has_side(s) && sides[s].is_none()) {
                 tracing::warn!(
                     partition = number,
-                    "only one input topic of this partition number is assigned here; its events are applied without \
+                    "not every topic of this partition number is assigned here; its events are applied without \
                      merging (is partition.assignment.strategy `range`?)"
                 );
             }
@@ -178,7 +187,7 @@ pub struct KafkaSource {
 }
 
 impl KafkaSource {
-    /// `topics` is `[interactions, surveys]`.
+    /// `topics` is `[interactions, surveys, repartition]` (an empty repartition name: none).
     pub fn new(
         config: &ClientConfig,
         log: LoggingContext,
@@ -200,7 +209,7 @@ impl KafkaSource {
     }
 
     pub fn subscribe(&self) -> KafkaResult<()> {
-        let mut topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        let mut topics: Vec<&str> = self.topics.iter().map(String::as_str).filter(|t| !t.is_empty()).collect();
         topics.dedup();
         self.consumer.subscribe(&topics)
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 use thiserror::Error;
 
-use crate::config::KafkaConfig;
+use crate::config::{KafkaConfig, MismatchedKeys};
 
 /// librdkafka's own properties whose names end in `.file`: they are paths librdkafka reads itself,
 /// so they pass through unchanged instead of being treated as "read this secret from a file".
@@ -29,10 +29,10 @@ pub enum KafkaSetupError {
     Ambiguous { key: String },
     #[error(
         "kafka.properties.partition.assignment.strategy = \"{strategy}\" does not keep partition p of `{interactions}` \
-         and of `{surveys}` on the same member, which per-partition state needs; use \"range\" (the default with \
-         two input topics), or one input topic for both event types"
+         and of `{other}` on the same member, which per-partition state needs; use \"range\" (the default with \
+         several topics), or one input topic for both event types and kafka.mismatched_keys other than \"repartition\""
     )]
-    Assignment { strategy: String, interactions: String, surveys: String },
+    Assignment { strategy: String, interactions: String, other: String },
     #[error("cannot create the kafka {what}: {source}")]
     Client {
         what: &'static str,
@@ -116,23 +116,29 @@ pub fn consumer_config(
 /// The partition assignor. State belongs to a partition *number*: partition p of the interaction
 /// topic and partition p of the survey topic must be owned by the same member. Only the `range`
 /// assignor guarantees that (it hands out the same ranges of every topic with the same partition
-/// count); `cooperative-sticky` and `roundrobin` spread the two topics' partitions independently
-/// once there are two members. So two input topics use `range` (an eager protocol: every
-/// rebalance revokes and reassigns all partitions), and anything else is refused. With one input
-/// topic for both types there is nothing to keep together, and `cooperative-sticky` is the
-/// default: a rebalance then revokes only the partitions that move, and the others keep their
-/// task and state (librdkafka's incremental assign/unassign, see `source::kafka`).
+/// count); `cooperative-sticky` and `roundrobin` spread the topics' partitions independently once
+/// there are two members. So several topics (two input topics, or the repartition topic beside
+/// the input) use `range` (an eager protocol: every rebalance revokes and reassigns all
+/// partitions), and anything else is refused. With one topic there is nothing to keep together,
+/// and `cooperative-sticky` is the default: a rebalance then revokes only the partitions that
+/// move, and the others keep their task and state (librdkafka's incremental assign/unassign, see
+/// `source::kafka`).
 fn assignment_strategy(kafka: &KafkaConfig) -> Result<&str, KafkaSetupError> {
     let topics = &kafka.topics;
-    let one_topic = topics.interactions == topics.surveys;
-    match kafka.properties.get("partition.assignment.strategy").map(|s| s.trim()) {
-        None if one_topic => Ok("cooperative-sticky"),
-        None => Ok("range"),
-        Some(strategy) if one_topic || strategy == "range" => Ok(strategy),
-        Some(strategy) => Err(KafkaSetupError::Assignment {
+    let other = if topics.interactions != topics.surveys {
+        Some(&topics.surveys)
+    } else {
+        (kafka.mismatched_keys == MismatchedKeys::Repartition).then_some(&topics.repartition)
+    };
+    match (kafka.properties.get("partition.assignment.strategy").map(|s| s.trim()), other) {
+        (None, None) => Ok("cooperative-sticky"),
+        (None, Some(_)) => Ok("range"),
+        (Some(strategy), None) => Ok(strategy),
+        (Some("range"), Some(_)) => Ok("range"),
+        (Some(strategy), Some(other)) => Err(KafkaSetupError::Assignment {
             strategy: strategy.to_string(),
             interactions: topics.interactions.clone(),
-            surveys: topics.surveys.clone(),
+            other: other.clone(),
         }),
     }
 }
@@ -224,8 +230,13 @@ mod tests {
         assert_eq!(refused.code(), "assignment_strategy");
         assert!(refused.to_string().contains("`cx.interactions` and of `cx.surveys`"), "{refused}");
         kafka.topics.surveys = kafka.topics.interactions.clone();
-        assert_eq!(strategy(&kafka).unwrap(), "cooperative-sticky");
+        let refused = strategy(&kafka).unwrap_err();
+        assert!(refused.to_string().contains("`cx.interactions` and of `cx.repartition`"), "{refused}");
         kafka.properties.clear();
+        assert_eq!(strategy(&kafka).unwrap(), "range", "one input topic beside the repartition topic");
+        kafka.mismatched_keys = crate::config::MismatchedKeys::DeadLetter;
+        assert_eq!(strategy(&kafka).unwrap(), "cooperative-sticky");
+        kafka.properties = props(&[("partition.assignment.strategy", "cooperative-sticky")]);
         assert_eq!(strategy(&kafka).unwrap(), "cooperative-sticky");
         kafka.properties = props(&[("partition.assignment.strategy", "range")]);
         assert_eq!(strategy(&kafka).unwrap(), "range");

@@ -1,5 +1,6 @@
-//! Which input of a partition goes next: the interaction and survey partitions of one number are
-//! merged in event-time order, as Kafka Streams merges co-partitioned inputs.
+//! Which input of a partition goes next: the interaction and survey partitions of one number (and
+//! its repartition partition) are merged in event-time order, as Kafka Streams merges
+//! co-partitioned inputs.
 //!
 //! With a record buffered on both sides, the earlier `ts` goes first (ties: interactions, side 0).
 //! With one side empty, the other waits at most `wait` for it, once per empty spell: after that it
@@ -25,53 +26,50 @@ pub enum Pick {
     Take(usize),
     /// Nothing may be applied yet: wait for this side until the instant.
     WaitFor(usize, Instant),
-    /// Both sides are empty.
+    /// Every side is empty.
     Idle,
 }
 
-/// The merge rule's state: since when each side has been empty while the other had data.
+/// The merge rule's state over `N` sides: since when each side has been empty while another had
+/// data.
 #[derive(Debug, Clone)]
-pub struct Merger {
+pub struct Merger<const N: usize> {
     wait: Duration,
-    empty_since: [Option<Instant>; 2],
+    empty_since: [Option<Instant>; N],
 }
 
-impl Merger {
+impl<const N: usize> Merger<N> {
     pub fn new(wait: Duration) -> Self {
-        Merger { wait, empty_since: [None, None] }
+        Merger { wait, empty_since: [None; N] }
     }
 
-    /// `heads[i]` is the order key (event time) of side i's buffered record, if any. A side that
-    /// does not exist (one input topic for both types) is simply always empty and never waited for:
-    /// pass `present[i] = false`.
+    /// `heads[i]` is the order key (event time) of side i's buffered record, if any. Only a side
+    /// with `waited[i]` is waited for when empty; a side that does not exist (one input topic for
+    /// both types), or one not worth waiting for, is still merged whenever it has a head.
     /// `behind[i]`: side i may have records on the broker that have not been received.
-    pub fn pick(&mut self, heads: [Option<Millis>; 2], present: [bool; 2], behind: [bool; 2], now: Instant) -> Pick {
-        for (side, head) in heads.iter().enumerate() {
-            if head.is_some() || !present[side] {
+    pub fn pick(&mut self, heads: [Option<Millis>; N], waited: [bool; N], behind: [bool; N], now: Instant) -> Pick {
+        for side in 0..N {
+            if heads[side].is_some() || !waited[side] {
                 self.empty_since[side] = None;
             }
         }
-        match heads {
-            [Some(a), Some(b)] => Pick::Take(if b < a { 1 } else { 0 }),
-            [None, None] => {
-                self.empty_since = [None, None];
-                Pick::Idle
+        // The earliest head; `min_by_key` keeps the first of equals, so ties go to the lower side.
+        let Some(first) = (0..N).filter(|s| heads[*s].is_some()).min_by_key(|s| heads[*s]) else {
+            self.empty_since = [None; N];
+            return Pick::Idle;
+        };
+        // Each empty side is waited for once per empty spell; the wait that ends first is served.
+        let mut wait_for: Option<(usize, Instant)> = None;
+        for side in (0..N).filter(|s| waited[*s] && heads[*s].is_none()) {
+            let since = *self.empty_since[side].get_or_insert(now);
+            let until = since + if behind[side] { self.wait.max(BEHIND_WAIT) } else { self.wait };
+            if now < until && wait_for.is_none_or(|(_, earliest)| until < earliest) {
+                wait_for = Some((side, until));
             }
-            [Some(_), None] => self.one_sided(0, 1, present[1], behind[1], now),
-            [None, Some(_)] => self.one_sided(1, 0, present[0], behind[0], now),
         }
-    }
-
-    fn one_sided(&mut self, full: usize, empty: usize, empty_exists: bool, behind: bool, now: Instant) -> Pick {
-        if !empty_exists {
-            return Pick::Take(full);
-        }
-        let since = *self.empty_since[empty].get_or_insert(now);
-        let until = since + if behind { self.wait.max(BEHIND_WAIT) } else { self.wait };
-        if now >= until {
-            Pick::Take(full)
-        } else {
-            Pick::WaitFor(empty, until)
+        match wait_for {
+            Some((side, until)) => Pick::WaitFor(side, until),
+            None => Pick::Take(first),
         }
     }
 }
@@ -123,5 +121,30 @@ mod tests {
     fn a_missing_side_is_never_waited_for() {
         let mut m = Merger::new(Duration::from_secs(60));
         assert_eq!(m.pick([Some(1), None], [true, false], NOT_BEHIND, Instant::now()), Pick::Take(0));
+    }
+
+    #[test]
+    fn a_side_not_waited_for_is_still_merged_in_time_order() {
+        let wait = Duration::from_millis(100);
+        let mut m = Merger::new(wait);
+        let (t0, waited, not_behind) = (Instant::now(), [true, true, false], [false; 3]);
+        assert_eq!(m.pick([Some(5), Some(7), Some(3)], waited, not_behind, t0), Pick::Take(2));
+        assert_eq!(m.pick([Some(5), Some(7), None], waited, not_behind, t0), Pick::Take(0), "never waited for");
+        assert_eq!(m.pick([Some(5), None, Some(3)], waited, not_behind, t0), Pick::WaitFor(1, t0 + wait));
+        assert_eq!(m.pick([Some(5), None, Some(3)], waited, not_behind, t0 + wait), Pick::Take(2));
+        assert_eq!(m.pick([None, None, Some(3)], waited, not_behind, t0 + wait), Pick::WaitFor(0, t0 + wait * 2));
+    }
+
+    #[test]
+    fn the_wait_that_ends_first_is_served_first() {
+        let wait = Duration::from_millis(100);
+        let mut m = Merger::new(wait);
+        let t0 = Instant::now();
+        let waited = [true; 3];
+        assert_eq!(m.pick([None, Some(1), None], waited, [false, false, true], t0), Pick::WaitFor(0, t0 + wait));
+        assert_eq!(
+            m.pick([None, Some(1), None], waited, [false, false, true], t0 + wait),
+            Pick::WaitFor(2, t0 + BEHIND_WAIT)
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::event::Reason;
 
 /// The `output` label values of `cxpulse_publish_failures_total`, present from the start so alert
 /// rules see a series.
-pub const PUBLISH_OUTPUTS: [&str; 3] = ["alerts", "reengagement", "dead_letter"];
+pub const PUBLISH_OUTPUTS: [&str; 4] = ["alerts", "reengagement", "dead_letter", "repartition"];
 
 pub struct Metrics {
     registry: Registry,

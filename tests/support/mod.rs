@@ -109,6 +109,14 @@ fn client_config(bootstrap: &str) -> ClientConfig {
     config
 }
 
+/// Producers partition keys as Java clients do (`murmur2`), like the service's default
+/// `kafka.key_partitioner`, so a re-keyed record lands where its customer's records are.
+pub fn producer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = client_config(bootstrap);
+    config.set("partitioner", "murmur2_random");
+    config
+}
+
 /// Creates topics with the given partition counts (replication 1).
 pub async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().expect("admin client");
@@ -156,7 +164,7 @@ pub fn route_line(line: &[u8]) -> Record {
 /// many single-record requests in flight (in order on one loopback connection). About 4,000
 /// records a second here, and slower as a partition grows: see [`produce_batched`].
 pub async fn produce(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
-    let producer: FutureProducer = client_config(bootstrap)
+    let producer: FutureProducer = producer_config(bootstrap)
         .set("linger.ms", "0")
         .set("batch.num.messages", "1")
         // A request that times out on a loaded machine is retried: without idempotence the
@@ -173,7 +181,7 @@ pub async fn produce(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
 /// again from then on.
 pub async fn produce_batched(bootstrap: &str, records: &[Record]) -> Vec<(i32, i64)> {
     let producer: FutureProducer =
-        client_config(bootstrap).set("linger.ms", "10").set("enable.idempotence", "true").create().expect("producer");
+        producer_config(bootstrap).set("linger.ms", "10").set("enable.idempotence", "true").create().expect("producer");
     produce_with(&producer, records).await
 }
 

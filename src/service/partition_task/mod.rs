@@ -1,5 +1,6 @@
 //! One task per assigned partition number: it owns that number's engine [`Partition`], merges the
-//! interaction and survey queues in event-time order, applies each event, publishes the effects and
+//! interaction, survey and repartition queues in event-time order, applies each event (or
+//! forwards it to its customer's partition, `service::repartition`), publishes the effects and
 //! only then stores the input offsets (at-least-once input; the deterministic ids make a redelivered
 //! event harmless). Work is done in batches: the events available without waiting are applied,
 //! then the batch's records are delivered together and its offsets stored, so a delivery round
@@ -22,10 +23,11 @@ use crate::alert::kafka_sink::{OutRecord, PublishError};
 use crate::alert::{AlertKind, Effect};
 use crate::cluster::exchange::{Outlet, Sent};
 use crate::cluster::publisher::Progress;
+use crate::config::MismatchedKeys;
 use crate::engine::clock::live_floor;
 use crate::engine::{Outcome, Partition};
-use crate::event::{DeadLetter, Reason, Rejection, SourcePosition};
-use crate::source::kafka::{InputSide, LiveConsumer, SIDES};
+use crate::event::{DeadLetter, Event, Reason, Rejection, SourcePosition};
+use crate::source::kafka::{InputSide, LiveConsumer, REPARTITION, SIDES};
 use crate::source::merge::{Merger, Pick};
 use crate::state::customer::NEVER;
 
@@ -55,7 +57,7 @@ pub struct PartitionTask {
     received_next: [i64; SIDES],
     /// The end-of-partition marker is the last thing received on this side.
     at_end: [bool; SIDES],
-    merger: Merger,
+    merger: Merger<SIDES>,
     batch: Batch,
     effects: Vec<Effect>,
     positions: Arc<Positions>,
@@ -94,17 +96,17 @@ impl PartitionTask {
             number,
             partition,
             sides,
-            heads: [None, None],
-            received_next: [-1, -1],
-            at_end: [false, false],
+            heads: Default::default(),
+            received_next: [-1; SIDES],
+            at_end: [false; SIDES],
             batch: Batch::default(),
             effects: Vec::new(),
             positions,
             consumer,
             abandon,
             durable: None,
-            next_input: [-1, -1],
-            to_store: [None, None],
+            next_input: [-1; SIDES],
+            to_store: [None; SIDES],
             partials: None,
             snapshots_in_flight: None,
         }
@@ -175,10 +177,9 @@ impl PartitionTask {
     }
 
     fn publish_partials(&mut self) -> Option<Sent> {
-        let present = [0, 1].map(|s| self.sides[s].is_some());
         let progress = Progress {
             boundaries: self.hook.take_unpublished(),
-            caught_up: self.positions.caught_up_at(present).is_some(),
+            caught_up: self.positions.caught_up_at(self.present()).is_some(),
             rules_released: self.env.rules.released(self.number),
         };
         let outlet = self.partials.as_mut()?;
@@ -208,15 +209,20 @@ impl PartitionTask {
                 next_tick = Instant::now() + TICK;
             }
             self.fill_ready_heads();
-            let keys = [0, 1].map(|s| self.heads[s].as_ref().map(|h| h.order));
-            let present = [0, 1].map(|s| self.sides[s].is_some());
+            let keys = std::array::from_fn(|s| self.heads[s].as_ref().map(|h| h.order));
+            // The repartition side is merged but never waited for: its records were applied
+            // nowhere yet and reach it a round trip after their time anyway, and it is empty almost
+            // always, so waiting for it would cost a pause after every re-keyed record.
+            let mut waited = self.present();
+            waited[REPARTITION] = false;
             // A side may have unread records on the broker unless its end-of-partition marker
             // came after its last record, or the probe saw nothing beyond what was received.
             // Such a side is waited for longer, so the other one does not run ahead in event time
             // (the survey side of a backlog drains far faster than the interaction side).
-            let behind =
-                [0, 1].map(|s| !self.at_end[s] && !self.positions.received_all_measured(s, self.received_next[s]));
-            match self.merger.pick(keys, present, behind, Instant::now()) {
+            let behind = std::array::from_fn(|s| {
+                !self.at_end[s] && !self.positions.received_all_measured(s, self.received_next[s])
+            });
+            match self.merger.pick(keys, waited, behind, Instant::now()) {
                 Pick::Take(side) => {
                     if !self.decide_head(side, stop).await {
                         continue; // stopped while waiting: the head stays unapplied
@@ -260,15 +266,21 @@ impl PartitionTask {
         }
     }
 
-    /// Waits for a record on `side` (or either side), until `deadline`, or until stopped.
+    /// The sides this task was given.
+    fn present(&self) -> [bool; SIDES] {
+        std::array::from_fn(|s| self.sides[s].is_some())
+    }
+
+    /// Waits for a record on `side` (or any side), until `deadline`, or until stopped.
     async fn wait(&mut self, side: Option<usize>, deadline: Instant, stop: &CancellationToken) {
         let wanted = |s: usize| side.is_none_or(|w| w == s) && self.heads[s].is_none();
-        let (want0, want1) = (wanted(0), wanted(1));
+        let (want0, want1, want2) = (wanted(0), wanted(1), wanted(2));
         let (env, number) = (&self.env, self.number);
-        let [side0, side1] = &self.sides;
+        let [side0, side1, side2] = &self.sides;
         let got = tokio::select! {
             received = recv(side0), if want0 => Some((0, to_head(env, number, received))),
             received = recv(side1), if want1 => Some((1, to_head(env, number, received))),
+            received = recv(side2), if want2 => Some((2, to_head(env, number, received))),
             _ = tokio::time::sleep_until(deadline.into()) => None,
             _ = stop.cancelled() => None,
         };
@@ -331,33 +343,26 @@ impl PartitionTask {
                 if !key_matches {
                     self.env.metrics.mismatched_key();
                 }
-                let refused = if !key_matches && self.env.dead_letter_mismatched {
-                    Some((Reason::MismatchedKey, "its Kafka key is missing or not its customer_id"))
-                } else {
-                    match self.partition.apply(&event, &mut self.effects, &mut self.hook) {
-                        Outcome::CustomerLimit => {
-                            Some((Reason::CustomerLimit, "the partition tracks limits.max_customers already"))
-                        }
-                        outcome => {
-                            let slot = match outcome {
-                                Outcome::Accepted => 0,
-                                Outcome::Duplicate => 1,
-                                _ => 2, // late
-                            };
-                            self.batch.outcomes[slot] += 1;
-                            self.collect_effects();
-                            self.env.metrics.processing_time(head.received.elapsed().as_secs_f64());
-                            None
-                        }
-                    }
+                // What the repartition side holds is keyed by its customer already: applied, even
+                // if someone else wrote it with another key, so nothing travels in circles.
+                let mismatched = (!key_matches && side != REPARTITION).then_some(self.env.mismatched_keys);
+                let target = match (mismatched, &self.env.repartition) {
+                    (Some(MismatchedKeys::Repartition), Some(r)) => r.partition_of(&event.customer_id),
+                    _ => None,
                 };
-                if let Some((reason, detail)) = refused {
-                    let letter = DeadLetter::new(
-                        Rejection::new(reason, detail),
-                        self.position(side, head.offset),
-                        raw.into_vec(),
-                    );
-                    self.dead_letter(side, head.offset, letter, key.as_deref(), false);
+                if let Some(target) = target {
+                    self.forward(side, head.offset, &event.customer_id, raw.into_vec(), target);
+                } else {
+                    let refused = if mismatched == Some(MismatchedKeys::DeadLetter) {
+                        Some((Reason::MismatchedKey, "its Kafka key is missing or not its customer_id"))
+                    } else {
+                        self.apply_event(&event, head.received)
+                    };
+                    if let Some((reason, detail)) = refused {
+                        let position = self.position(side, head.offset);
+                        let letter = DeadLetter::new(Rejection::new(reason, detail), position, raw.into_vec());
+                        self.dead_letter(side, head.offset, letter, key.as_deref(), false);
+                    }
                 }
             }
             Input::Rejected { letter, key, null_value } => {
@@ -367,14 +372,41 @@ impl PartitionTask {
         self.batch.next_offsets[side] = Some(head.offset + 1);
     }
 
-    /// Adds the dead letter of the record of `side` at `offset` to the batch, unless a restore
-    /// found it published already: its id is its source position (`checkpoint`).
+    /// Applies an event to the partition; the reason when the partition refuses it.
+    fn apply_event(&mut self, event: &Event, received: Instant) -> Option<(Reason, &'static str)> {
+        let slot = match self.partition.apply(event, &mut self.effects, &mut self.hook) {
+            Outcome::CustomerLimit => {
+                return Some((Reason::CustomerLimit, "the partition tracks limits.max_customers already"))
+            }
+            Outcome::Accepted => 0,
+            Outcome::Duplicate => 1,
+            _ => 2, // late
+        };
+        self.batch.outcomes[slot] += 1;
+        self.collect_effects();
+        self.env.metrics.processing_time(received.elapsed().as_secs_f64());
+        None
+    }
+
+    /// Adds the dead letter of the record of `side` at `offset` to the batch.
     fn dead_letter(&mut self, side: usize, offset: i64, letter: DeadLetter, key: Option<&[u8]>, null_value: bool) {
         self.env.metrics.event_rejected(letter.reason);
         tracing::debug!(partition = self.number, offset, reason = letter.reason.code(), "event dead-lettered");
-        let mut record = OutRecord::dead_letter(&letter, key, null_value);
+        self.push_for_input(side, offset, "dl", OutRecord::dead_letter(&letter, key, null_value));
+    }
+
+    /// Adds the record of `side` at `offset`, re-keyed by its customer id, to the batch for the
+    /// repartition partition `target` (`service::repartition`).
+    fn forward(&mut self, side: usize, offset: i64, customer_id: &str, value: Vec<u8>, target: i32) {
+        self.push_for_input(side, offset, "rk", OutRecord::re_keyed(customer_id, value, target));
+    }
+
+    /// Adds a record made for the input record of `side` at `offset` to the batch, unless a
+    /// restore found it published already: its id is `{kind}:` and that source position
+    /// (`checkpoint`).
+    fn push_for_input(&mut self, side: usize, offset: i64, kind: &str, mut record: OutRecord) {
         let topic = self.sides[side].as_ref().map_or("", |s| s.topic.as_str());
-        let id = format!("dl:{topic}:{}:{offset}", self.number);
+        let id = format!("{kind}:{topic}:{}:{offset}", self.number);
         if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
             if durable.suppress(cp, &id) {
                 return;
@@ -397,8 +429,7 @@ impl PartitionTask {
         if self.partition.clock() == NEVER || self.heads.iter().any(Option::is_some) {
             return;
         }
-        let present = [0, 1].map(|s| self.sides[s].is_some());
-        let Some(caught_up_at) = self.positions.caught_up_at(present) else {
+        let Some(caught_up_at) = self.positions.caught_up_at(self.present()) else {
             return;
         };
         let floor = live_floor(caught_up_at, self.env.max_lag_ms);
