@@ -147,3 +147,41 @@ async fn mismatched_keys_can_be_dead_lettered() {
         assert_eq!(found.payload(), records[index].value.as_deref(), "original value kept");
     }
 }
+
+/// `limits.max_customers`: once a partition tracks that many customers, the events of new ones
+/// are dead-lettered (reason `customer_limit`) with their original key and value, which the
+/// partition task keeps only near the limit; known customers go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_customers_past_the_limit_are_dead_lettered_as_they_came() {
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    create_default_topics(&bootstrap, 1).await;
+    let i = TOPICS[0];
+    let mut records: Vec<Record> =
+        (1..=8).map(|n| format!("c-{n}")).map(|c| record(i, Some(&c), Some(event(&c, "")))).collect();
+    records.push(record(i, Some("c-1"), Some(event("c-1", r#","event_id":"again""#))));
+    let positions = produce(&bootstrap, &records).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let extra = "[clock]\nmax_lag = \"36500d\"\n\n[limits]\nmax_customers = 5\n";
+    let service = InProcess::start(&write_config(dir.path(), &bootstrap, "limit", port, extra), port);
+    wait_until(Duration::from_secs(60), "all records consumed", || async {
+        events_seen(&service.metrics().await) == records.len() as u64
+    })
+    .await;
+    let metrics = service.metrics().await;
+    service.stop().await;
+    assert_eq!(metric(&metrics, r#"cxpulse_events_total{outcome="accepted"}"#), Some(6.0), "{metrics}");
+    assert_eq!(metric(&metrics, r#"cxpulse_invalid_events_total{reason="customer_limit"}"#), Some(3.0));
+    let dead = read_topic(&bootstrap, TOPICS[4], 3, Duration::from_secs(30));
+    assert_eq!(dead.len(), 3);
+    for index in [5, 6, 7] {
+        let found = dead
+            .iter()
+            .find(|m| headers(m).contains(&("cxpulse.source.offset".into(), positions[index].1.to_string())))
+            .unwrap_or_else(|| panic!("no dead letter for record {index}"));
+        assert!(headers(found).contains(&("cxpulse.reason".into(), "customer_limit".into())));
+        assert_eq!(found.key(), records[index].key.as_deref(), "original key kept");
+        assert_eq!(found.payload(), records[index].value.as_deref(), "original value kept");
+    }
+}

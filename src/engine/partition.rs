@@ -114,6 +114,14 @@ impl Partition {
         self.customers.len()
     }
 
+    /// Whether `apply` may refuse a new customer (`Outcome::CustomerLimit`) within the next
+    /// `events` events.
+    pub fn near_customer_limit(&self, events: usize) -> bool {
+        let tracked = usize::try_from(self.ctx.view.tracked_customers()).unwrap_or(0);
+        tracked + events >= self.ctx.settings.max_customers
+            || self.customers.len() + events >= CustomerIndex::MAX as usize
+    }
+
     /// Applies one valid event: transitions made due by its time first, then the event.
     pub fn apply(&mut self, event: &Event, effects: &mut Vec<Effect>, hook: &mut dyn BoundaryHook) -> Outcome {
         // The tracked count is one atomic load; the map is consulted only once the limit is reached.

@@ -20,18 +20,26 @@ pub(super) struct Head {
 }
 
 pub(super) enum Input {
-    /// `raw` is kept to dead-letter the event if the partition refuses it (`customer_limit`).
+    /// `original` is kept when the record may leave as it came: re-keyed or dead-lettered
+    /// (`mismatched_key`, or `customer_limit` near the partition's limit); copying it for every
+    /// event would cost an allocation and a copy per event.
     Event {
         event: Event,
         key_matches: bool,
-        raw: Box<[u8]>,
-        key: Option<Box<[u8]>>,
+        original: Option<Original>,
     },
     Rejected {
         letter: DeadLetter,
         key: Option<Vec<u8>>,
         null_value: bool,
     },
+}
+
+/// A record's value and key as they came.
+#[derive(Default)]
+pub(super) struct Original {
+    pub value: Box<[u8]>,
+    pub key: Option<Box<[u8]>>,
 }
 
 pub(super) async fn recv(side: &Option<InputSide>) -> KafkaResult<BorrowedMessage<'_>> {
@@ -51,8 +59,15 @@ pub(super) enum Received {
     Nothing,
 }
 
-/// Decodes a received record.
-pub(super) fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<BorrowedMessage<'_>>) -> Received {
+/// Decodes a received record, received at `now`; `keep_original`: keep the value and key of a valid
+/// event even when its key matches (the partition is near its customer limit).
+pub(super) fn to_head(
+    env: &TaskEnv,
+    number: i32,
+    received: KafkaResult<BorrowedMessage<'_>>,
+    keep_original: bool,
+    now: Instant,
+) -> Received {
     let message = match received {
         Ok(message) => message,
         Err(KafkaError::PartitionEOF(_)) => return Received::End,
@@ -77,11 +92,12 @@ pub(super) fn to_head(env: &TaskEnv, number: i32, received: KafkaResult<Borrowed
         Some(bytes) => match env.decoder.decode(bytes, Some(env.clock.now_ms())) {
             Ok(event) => {
                 let key_matches = key == Some(event.customer_id.as_bytes());
-                let (raw, key) = (Box::from(bytes), key.map(Box::from));
-                (event.ts, Input::Event { event, key_matches, raw, key })
+                let original = (keep_original || !key_matches)
+                    .then(|| Original { value: Box::from(bytes), key: key.map(Box::from) });
+                (event.ts, Input::Event { event, key_matches, original })
             }
             Err(rejection) => (Millis::MIN, rejected(rejection, bytes, false)),
         },
     };
-    Received::Record(Head { offset, received: Instant::now(), order, input })
+    Received::Record(Head { offset, received: now, order, input })
 }
