@@ -16,24 +16,6 @@ use rdkafka::Message;
 use serde_json::Value;
 use support::*;
 
-/// Event time only (as in replay), frequent checkpoints, rules to exercise the rule state.
-const CONFIG: &str = r#"
-[clock]
-max_lag = "36500d"
-max_future_skew = "36500d"
-
-[service]
-merge_wait = "2s"
-probe_interval = "1s"
-commit_interval = "300ms"
-shutdown_timeout = "20s"
-
-[checkpoint]
-max_deltas = 4
-chunk_bytes = 16384
-replication_factor = 1
-"#;
-
 /// Lines of the exposition that are segment figures (what must survive crashes).
 fn figures(metrics: &str) -> BTreeSet<String> {
     const SERVICE: [&str; 3] = ["cxpulse_rule_firing", "cxpulse_build_info", "cxpulse_stream_time_seconds"];
@@ -59,7 +41,7 @@ impl Scenario {
     fn new(dir: &Path) -> Scenario {
         let replayed = simulate_and_replay(
             dir,
-            &write_config(dir, "embedded", "replay", 1, &format!("{CONFIG}{TEST_RULES}")),
+            &write_config(dir, "embedded", "replay", 1, &format!("{DURABLE_CONFIG}{TEST_RULES}")),
             250,
             40,
         );
@@ -115,7 +97,7 @@ async fn sigkill_three_times_equals_an_uninterrupted_replay() {
 
     let port = free_port();
     let config =
-        write_config(dir.path(), &bootstrap, "durable", port, &format!("{CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
+        write_config(dir.path(), &bootstrap, "durable", port, &format!("{DURABLE_CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
     let log = dir.path().join("service.log");
     let total = scenario.records.len() as u64;
     let mut rng = rand::thread_rng();
@@ -159,7 +141,8 @@ async fn a_broker_outage_longer_than_the_session_timeout_is_survived() {
     let (during, after) = rest.split_at(rest.len() / 5);
     produce(&bootstrap, first).await;
     let port = free_port();
-    let config = write_config(dir.path(), &bootstrap, "outage", port, &format!("{CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
+    let config =
+        write_config(dir.path(), &bootstrap, "outage", port, &format!("{DURABLE_CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
     let service = InProcess::start(&config, port);
     wait_until(Duration::from_secs(90), "the first half consumed", || async {
         events_seen(&service.metrics().await) == first.len() as u64

@@ -34,23 +34,6 @@ max_future_skew = "36500d"
 probe_interval = "1s"
 "#;
 
-/// [`TEST_CONFIG`] with frequent, small checkpoints, as `kafka_durable` takes them.
-const DURABLE: &str = r#"
-[clock]
-max_lag = "36500d"
-max_future_skew = "36500d"
-
-[service]
-probe_interval = "1s"
-commit_interval = "300ms"
-shutdown_timeout = "20s"
-
-[checkpoint]
-max_deltas = 4
-chunk_bytes = 16384
-replication_factor = 1
-"#;
-
 /// Figures that only depend on which events a partition applied, not on their order.
 const ORDER_FREE: [&str; 12] = [
     "cxpulse_survey_responses{",
@@ -120,17 +103,35 @@ fn mis_key(replayed: &Replayed) -> (Vec<Record>, BTreeMap<usize, String>) {
     (records, mis_keyed)
 }
 
+/// A simulated file of `customers` over 20 days, its replay, and its records, partly mis-keyed
+/// ([`mis_key`]), on a fresh broker with `partitions` input partitions.
+struct Scenario {
+    dir: tempfile::TempDir,
+    replayed: Replayed,
+    records: Vec<Record>,
+    mis_keyed: BTreeMap<usize, String>,
+    /// Where each record went.
+    positions: Vec<(i32, i64)>,
+    tansu: Tansu,
+}
+
+impl Scenario {
+    async fn start(customers: u64, partitions: i32) -> Scenario {
+        let dir = tempfile::tempdir().unwrap();
+        let replay_config = write_config(dir.path(), "embedded", "replay", 1, TEST_CONFIG);
+        let replayed = simulate_and_replay(dir.path(), &replay_config, customers, 20);
+        let (records, mis_keyed) = mis_key(&replayed);
+        let tansu = Tansu::start();
+        create_default_topics(&tansu.bootstrap(), partitions).await;
+        let positions = produce(&tansu.bootstrap(), &records).await;
+        Scenario { dir, replayed, records, mis_keyed, positions, tansu }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mis_keyed_and_null_keyed_records_end_up_in_their_customers_partition() {
-    let dir = tempfile::tempdir().unwrap();
-    let replay_config = write_config(dir.path(), "embedded", "replay", 1, TEST_CONFIG);
-    let replayed = simulate_and_replay(dir.path(), &replay_config, 300, 20);
-
-    let (records, mis_keyed) = mis_key(&replayed);
-    let tansu = Tansu::start();
+    let Scenario { dir, replayed, records, mis_keyed, positions, tansu } = Scenario::start(300, PARTITIONS).await;
     let bootstrap = tansu.bootstrap();
-    create_default_topics(&bootstrap, PARTITIONS).await;
-    let positions = produce(&bootstrap, &records).await;
     // Where each customer's keyed records went, and how many customers mis-keying would split.
     let mut home: HashMap<String, i32> = HashMap::new();
     for (i, (record, (partition, _))) in records.iter().zip(&positions).enumerate() {
@@ -205,17 +206,12 @@ fn assert_customers_and_figures_as_replay(metrics: &str, replayed: &Replayed) {
 /// before a crash is suppressed when its input is read again) and applies it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_keyed_records_are_forwarded_and_applied_once_across_sigkills() {
-    let dir = tempfile::tempdir().unwrap();
-    let replay_config = write_config(dir.path(), "embedded", "replay", 1, TEST_CONFIG);
-    let replayed = simulate_and_replay(dir.path(), &replay_config, 200, 20);
-    let (records, mis_keyed) = mis_key(&replayed);
-    let tansu = Tansu::start();
+    let Scenario { dir, replayed, records, mis_keyed, tansu, .. } = Scenario::start(200, 1).await;
     let bootstrap = tansu.bootstrap();
-    create_default_topics(&bootstrap, 1).await;
-    produce(&bootstrap, &records).await;
 
     let port = free_port();
-    let config = write_config(dir.path(), &bootstrap, "rekey-durable", port, &format!("{DURABLE}\n{QUICK_REJOIN}"));
+    let config =
+        write_config(dir.path(), &bootstrap, "rekey-durable", port, &format!("{DURABLE_CONFIG}\n{QUICK_REJOIN}"));
     let log = dir.path().join("service.log");
     let total = records.len() as u64;
     let mut rng = rand::thread_rng();

@@ -369,6 +369,25 @@ above = 3.0
 clear = 2.0
 "#;
 
+/// Event time only (as in replay), and frequent, small checkpoints: for tests that kill the
+/// service and check what its restarts restore.
+pub const DURABLE_CONFIG: &str = r#"
+[clock]
+max_lag = "36500d"
+max_future_skew = "36500d"
+
+[service]
+merge_wait = "2s"
+probe_interval = "1s"
+commit_interval = "300ms"
+shutdown_timeout = "20s"
+
+[checkpoint]
+max_deltas = 4
+chunk_bytes = 16384
+replication_factor = 1
+"#;
+
 pub const QUICK_REJOIN: &str = "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\
                                 \"heartbeat.interval.ms\" = \"1000\"\n\"batch.num.messages\" = \"1\"\n";
 
