@@ -202,8 +202,8 @@ impl PartitionTask {
         let mut next_tick = Instant::now() + TICK;
         let mut applied = 0;
         while !stop.is_cancelled() {
-            // One clock read per record: the tick, the merge and the processing time share it
-            // (clock reads were the largest single item of a Kafka-path profile).
+            // One monotonic clock read per record: the tick, the merge and the processing time
+            // share it (clock reads were the largest single item of a Kafka-path profile).
             let mut now = Instant::now();
             if now >= next_tick {
                 self.tick();
