@@ -36,8 +36,9 @@ const MAX_BATCH: usize = 2_000;
 /// The live clock moves forward this often while input is idle (SPEC §2); partials are
 /// published as often.
 const TICK: Duration = Duration::from_secs(1);
-/// Records applied between two polls of an empty repartition queue (`fill_ready_heads`).
-const REPARTITION_POLL_EVERY: u32 = 64;
+/// Records applied between two polls of an empty queue the merge does not wait for
+/// (`fill_ready_heads`).
+const UNWAITED_POLL_EVERY: u32 = 64;
 /// How long the first and the last publish of an owner wait for their delivery.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(3);
 
@@ -78,8 +79,8 @@ pub struct PartitionTask {
     /// Publishes that carried rule-boundary snapshots, not yet known delivered: the next
     /// checkpoint waits for them (`commit`).
     snapshots_in_flight: Option<Sent>,
-    /// Polls of the repartition queue still to skip (`fill_ready_heads`).
-    repartition_skips: u32,
+    /// Polls of each queue still to skip (`fill_ready_heads`).
+    polls_to_skip: [u32; SIDES],
 }
 
 impl PartitionTask {
@@ -113,7 +114,7 @@ impl PartitionTask {
             to_store: [None; SIDES],
             partials: None,
             snapshots_in_flight: None,
-            repartition_skips: 0,
+            polls_to_skip: [0; SIDES],
         }
     }
 
@@ -219,11 +220,7 @@ impl PartitionTask {
             }
             self.fill_ready_heads(now);
             let keys = std::array::from_fn(|s| self.heads[s].as_ref().map(|h| h.order));
-            // The repartition side is merged but never waited for: its records were applied
-            // nowhere yet and reach it a round trip after their time anyway, and it is empty almost
-            // always, so waiting for it would cost a pause after every re-keyed record.
-            let mut waited = self.present();
-            waited[REPARTITION] = false;
+            let waited = self.waited_for();
             // A side may have unread records on the broker unless its end-of-partition marker
             // came after its last record, or the probe saw nothing beyond what was received.
             // Such a side is waited for longer, so the other one does not run ahead in event time
@@ -261,27 +258,27 @@ impl PartitionTask {
         self.commit_point(true).await
     }
 
-    /// Takes what the queues hold right now, without waiting. The repartition side, empty almost
-    /// always and never waited for, is asked only every [`REPARTITION_POLL_EVERY`] records once
-    /// found empty (and whenever the task idles): a queue poll costs a lock round trip, which per
-    /// record measured a few percent of the Kafka path.
+    /// Takes what the queues hold right now, without waiting. A side not waited for is asked only
+    /// every [`UNWAITED_POLL_EVERY`] records once found empty (and whenever the task idles): a
+    /// queue poll costs a lock round trip, which per record measured a few percent of the Kafka
+    /// path, and such a side is empty almost always.
     fn fill_ready_heads(&mut self, now: Instant) {
         let keep_original = self.partition.near_customer_limit(SIDES);
-        for side in 0..SIDES {
+        for (side, waited) in self.waited_for().into_iter().enumerate() {
             if self.heads[side].is_some() {
                 continue;
             }
             let Some(input) = &self.sides[side] else {
                 continue;
             };
-            if side == REPARTITION && self.repartition_skips > 0 {
-                self.repartition_skips -= 1;
+            if self.polls_to_skip[side] > 0 {
+                self.polls_to_skip[side] -= 1;
                 continue;
             }
             let got = input.queue.recv().now_or_never().map(|r| to_head(&self.env, self.number, r, keep_original, now));
             match got {
                 Some(got) => self.accept(side, got),
-                None if side == REPARTITION => self.repartition_skips = REPARTITION_POLL_EVERY,
+                None if !waited => self.polls_to_skip[side] = UNWAITED_POLL_EVERY,
                 None => {}
             }
         }
@@ -290,6 +287,15 @@ impl PartitionTask {
     /// The sides this task was given.
     fn present(&self) -> [bool; SIDES] {
         std::array::from_fn(|s| self.sides[s].is_some())
+    }
+
+    /// The sides the merge waits for when empty: the given ones but the repartition side, whose
+    /// records were applied nowhere yet and reach it a round trip after their time anyway; it is
+    /// empty almost always, so waiting for it would cost a pause after every re-keyed record.
+    fn waited_for(&self) -> [bool; SIDES] {
+        let mut waited = self.present();
+        waited[REPARTITION] = false;
+        waited
     }
 
     /// Waits for a record on `side` (or any side), until `deadline`, or until stopped.
