@@ -1,29 +1,67 @@
 //! `event_id` de-duplication over a window of stream time, with bounded memory.
+//!
+//! Layout: the remembered ids live in one queue, in the order they were (re)queued, each with
+//! its latest sighting; a `hashbrown::HashTable` of queue sequence numbers finds an id. Expiry
+//! and eviction take ids from the front of the queue and drop their table slot by sequence
+//! number: no second look-up of the id and no string comparison, and each id is stored once.
+//! This is the partition's per-event hot path beside the customer look-up, so it is not a
+//! `HashMap` plus a queue of copies (two hashes and a comparison per expired id, two copies of
+//! each id).
 
 use std::collections::VecDeque;
-
-use fnv::FnvBuildHasher;
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
 
 use compact_str::CompactString;
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 
 use crate::event::Millis;
+
+#[derive(Debug)]
+struct Remembered {
+    /// When the id took its place in the queue: expiry looks at the front's.
+    queued: Millis,
+    latest: Millis,
+    id: CompactString,
+}
 
 #[derive(Debug)]
 pub struct Deduplicator {
     window_ms: i64,
     max_entries: usize,
-    seen: HashMap<CompactString, Millis, FnvBuildHasher>,
-    /// Ids in the order they were seen, for expiry; an id is only here once.
-    order: VecDeque<(Millis, CompactString)>,
+    /// Each id once, in queue order; an id re-seen keeps its place and updates `latest`.
+    queue: VecDeque<Remembered>,
+    /// Sequence number of `queue`'s front; an id's sequence number is `head + its position`.
+    head: u64,
+    /// Sequence numbers of the remembered ids, by the hash of their id.
+    table: HashTable<u64>,
+    /// Seeded at random, so ids chosen to collide cannot be prepared in advance (nothing is taken
+    /// from the table's order, so the seed changes no output).
+    hasher: foldhash::fast::FixedState,
     /// Ids remembered since the last checkpoint took them, in order; `None` when not checkpointed.
     journal: Option<Vec<(CompactString, Millis)>>,
 }
 
 impl Deduplicator {
     pub fn new(window_ms: i64, max_entries: usize) -> Self {
-        Deduplicator { window_ms, max_entries, seen: HashMap::default(), order: VecDeque::new(), journal: None }
+        Deduplicator {
+            window_ms,
+            max_entries,
+            queue: VecDeque::new(),
+            head: 0,
+            table: HashTable::new(),
+            hasher: foldhash::fast::FixedState::with_seed(rand::random()),
+            journal: None,
+        }
+    }
+
+    fn at(&self, seq: u64) -> Option<&Remembered> {
+        self.queue.get(usize::try_from(seq - self.head).ok()?)
+    }
+
+    fn find(&self, id: &str) -> Option<&Remembered> {
+        let seq = self.table.find(self.hasher.hash_one(id), |&seq| self.at(seq).is_some_and(|r| r.id == id))?;
+        self.at(*seq)
     }
 
     /// Whether `id` was seen less than the window before `now` (the event's time, or the clock if
@@ -32,7 +70,7 @@ impl Deduplicator {
     /// last ran (a duplicate does not move the clock), which a restored partition cannot repeat.
     pub fn is_duplicate(&mut self, id: &str, now: Millis, clock: Millis) -> bool {
         self.expire(clock);
-        self.seen.get(id).is_some_and(|seen_at| now - seen_at < self.window_ms)
+        self.find(id).is_some_and(|r| now - r.latest < self.window_ms)
     }
 
     /// Remembers an applied event's id as seen at `now`.
@@ -43,40 +81,63 @@ impl Deduplicator {
         if let Some(journal) = &mut self.journal {
             journal.push((CompactString::from(id), now));
         }
-        if self.seen.len() >= self.max_entries && !self.seen.contains_key(id) {
-            while self.seen.len() >= self.max_entries {
-                match self.order.pop_front() {
-                    Some((_, old)) => {
-                        self.seen.remove(&old);
-                    }
-                    None => break,
-                }
+        if self.queue.len() >= self.max_entries && self.find(id).is_none() {
+            while self.queue.len() >= self.max_entries {
+                self.pop_front();
             }
         }
-        // One hash of the id whether it is new or not (the id is copied only when new).
-        match self.seen.entry_ref(id) {
-            EntryRef::Occupied(mut seen) => *seen.get_mut() = now,
-            EntryRef::Vacant(vacant) => {
-                let id = vacant.insert_entry_with_key(CompactString::from(id), now).key().clone();
-                self.order.push_back((now, id));
+        let (queue, head, hasher) = (&mut self.queue, self.head, &self.hasher);
+        let position = |seq: u64| usize::try_from(seq - head).ok();
+        let entry = self.table.entry(
+            hasher.hash_one(id),
+            |&seq| position(seq).and_then(|p| queue.get(p)).is_some_and(|r| r.id == id),
+            |&seq| position(seq).and_then(|p| queue.get(p)).map_or(0, |r| hasher.hash_one(r.id.as_str())),
+        );
+        match entry {
+            Entry::Occupied(found) => {
+                if let Some(r) = position(*found.get()).and_then(|p| queue.get_mut(p)) {
+                    r.latest = now;
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(head + queue.len() as u64);
+                queue.push_back(Remembered { queued: now, latest: now, id: CompactString::from(id) });
             }
         }
     }
 
+    /// Takes the front id out of the queue, and out of the table unless `requeue_at` says it
+    /// stays (then it goes to the back, queued at that time).
+    fn pop_front_requeue(&mut self, requeue_at: Option<Millis>) {
+        let Some(mut front) = self.queue.pop_front() else { return };
+        let seq = self.head;
+        self.head += 1;
+        let hash = self.hasher.hash_one(front.id.as_str());
+        let Ok(slot) = self.table.find_entry(hash, |&s| s == seq) else { return };
+        match requeue_at {
+            Some(at) => {
+                *slot.into_mut() = self.head + self.queue.len() as u64;
+                front.queued = at;
+                self.queue.push_back(front);
+            }
+            None => {
+                slot.remove();
+            }
+        }
+    }
+
+    fn pop_front(&mut self) {
+        self.pop_front_requeue(None);
+    }
+
     fn expire(&mut self, now: Millis) {
-        while let Some((at, id)) = self.order.front() {
-            if now.saturating_sub(*at) < self.window_ms {
+        while let Some(front) = self.queue.front() {
+            if now.saturating_sub(front.queued) < self.window_ms {
                 break;
             }
             // The id may have been seen again later; only forget it when its latest sighting expired.
-            let latest = self.seen.get(id).copied().unwrap_or(*at);
-            let id = id.clone();
-            self.order.pop_front();
-            if now.saturating_sub(latest) >= self.window_ms {
-                self.seen.remove(&id);
-            } else {
-                self.order.push_back((latest, id));
-            }
+            let latest = front.latest;
+            self.pop_front_requeue((now.saturating_sub(latest) < self.window_ms).then_some(latest));
         }
     }
 
@@ -92,17 +153,17 @@ impl Deduplicator {
 
     /// Every remembered id with its latest sighting, oldest first (a full checkpoint).
     pub(crate) fn entries(&self) -> Vec<(&str, Millis)> {
-        let mut all: Vec<(&str, Millis)> = self.seen.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+        let mut all: Vec<(&str, Millis)> = self.queue.iter().map(|r| (r.id.as_str(), r.latest)).collect();
         all.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
         all
     }
 
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.queue.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.queue.is_empty()
     }
 }
 
@@ -130,6 +191,55 @@ mod tests {
         d.remember("e2", 600_000);
         assert!(d.is_duplicate("e2", 3_600_000, 600_000));
         assert!(d.is_duplicate("e1", 600_000, 600_000));
+    }
+
+    /// The same questions asked of a plain map and a queue of (queued, id) copies, expiring and
+    /// evicting as the module comment says: every answer, length and entry list agrees.
+    #[test]
+    fn agrees_with_a_plain_map_and_queue() {
+        use rand::{Rng, SeedableRng};
+        use std::collections::HashMap;
+        let (window, max) = (100, 40);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut d = Deduplicator::new(window, max);
+        let (mut seen, mut order) = (HashMap::<String, Millis>::new(), VecDeque::<(Millis, String)>::new());
+        let mut clock = 0;
+        for _ in 0..200_000 {
+            let id = format!("event-{}", rng.gen_range(0..80));
+            let now = clock + rng.gen_range(-30..30);
+            // The model: expire against the clock, then ask.
+            while let Some((at, old)) = order.front().cloned() {
+                if clock - at < window {
+                    break;
+                }
+                order.pop_front();
+                let latest = seen[&old];
+                if clock - latest >= window {
+                    seen.remove(&old);
+                } else {
+                    order.push_back((latest, old));
+                }
+            }
+            let duplicate = seen.get(&id).is_some_and(|at| now.max(clock) - at < window);
+            assert_eq!(d.is_duplicate(&id, now.max(clock), clock), duplicate);
+            if !duplicate {
+                clock = clock.max(now);
+                if seen.len() >= max && !seen.contains_key(&id) {
+                    while seen.len() >= max {
+                        let (_, old) = order.pop_front().unwrap();
+                        seen.remove(&old);
+                    }
+                }
+                if seen.insert(id.clone(), clock).is_none() {
+                    order.push_back((clock, id.clone()));
+                }
+                d.remember(&id, clock);
+            }
+            assert_eq!(d.len(), seen.len());
+        }
+        let mut expected: Vec<(&str, Millis)> = seen.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+        expected.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+        assert_eq!(d.entries(), expected);
     }
 
     #[test]
