@@ -330,13 +330,15 @@ fn apply_payload(
     // One pass over the customer's segments, each partial looked up once.
     ctx.with_member_partials(customer, |partial| {
         partial.lifetime_revenue += purchase;
-        if let Some(old) = moved_from {
-            partial.update(old, |a| a.active -= 1);
-        }
-        partial.update(ts, |a| {
-            a.active += became_active;
-            count_event(a, &event.payload, ticket_seconds);
-        });
+        partial.update_moved(
+            moved_from,
+            ts,
+            |a| a.active -= 1,
+            |a| {
+                a.active += became_active;
+                count_event(a, &event.payload, ticket_seconds);
+            },
+        );
     });
     if matches!(event.payload, Payload::Interaction(Interaction::Cancellation))
         && customer.state != CustomerState::Churned

@@ -57,17 +57,52 @@ impl WindowRing {
 
     /// Applies `update` to the bucket that holds `ts`.
     pub fn update(&mut self, ts: Millis, update: impl FnOnce(&mut BucketAggregate)) {
-        let (k, index) = match self.last {
-            Some((start, k, index)) if ts.checked_sub(start).is_some_and(|d| (0..self.bucket_ms).contains(&d)) => {
-                (k, index)
-            }
+        let (k, index) = self.locate(ts);
+        self.write(k, index, update);
+    }
+
+    /// `moved` on the bucket of `from`, then `update` on the bucket of `ts`: one write when both
+    /// fall in the same bucket (a customer active again within a bucket, the usual case), which
+    /// is the same as two, since both change the one aggregate in that order.
+    pub fn update_moved(
+        &mut self,
+        from: Millis,
+        ts: Millis,
+        moved: impl FnOnce(&mut BucketAggregate),
+        update: impl FnOnce(&mut BucketAggregate),
+    ) {
+        let (k, index) = self.locate(ts);
+        let same = self.last.is_some_and(|(start, ..)| self.holds(start, from));
+        if same {
+            self.write(k, index, |a| {
+                moved(a);
+                update(a);
+            });
+        } else {
+            self.update(from, moved);
+            self.update(ts, update);
+        }
+    }
+
+    /// Whether `ts` lies in the bucket that starts at `start`.
+    fn holds(&self, start: Millis, ts: Millis) -> bool {
+        ts.checked_sub(start).is_some_and(|d| (0..self.bucket_ms).contains(&d))
+    }
+
+    /// The bucket index of `ts` and its slot, through the memo of the last bucket written.
+    fn locate(&mut self, ts: Millis) -> (i64, usize) {
+        match self.last {
+            Some((start, k, index)) if self.holds(start, ts) => (k, index),
             _ => {
                 let k = bucket_of(ts, self.bucket_ms);
                 let index = k.rem_euclid(self.len()) as usize;
                 self.last = k.checked_mul(self.bucket_ms).map(|start| (start, k, index));
                 (k, index)
             }
-        };
+        }
+    }
+
+    fn write(&mut self, k: i64, index: usize, update: impl FnOnce(&mut BucketAggregate)) {
         let slot = &mut self.slots[index];
         if slot.0 > k {
             // That bucket is long gone; only the live count still needs the change.
@@ -192,5 +227,40 @@ impl WindowRing {
             }
         }
         live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `update_moved` leaves every slot and base as `update(from)` then `update(ts)` does: in one
+    /// bucket, in two, in one slot reused by a later bucket, and for a bucket long gone.
+    #[test]
+    fn update_moved_equals_two_updates() {
+        let (size, bucket) = (4_000, 1_000);
+        let moved = |a: &mut BucketAggregate| {
+            a.active -= 1;
+            a.live_delta -= 1;
+        };
+        let update = |a: &mut BucketAggregate| {
+            a.active += 1;
+            a.live_delta += 2;
+        };
+        for (from, ts) in [(1_100, 1_900), (1_100, 2_100), (1_100, 5_100), (-7_000, 9_000), (900, 1_000), (-1, 0)] {
+            for warm in [None, Some(from), Some(ts), Some(20_000)] {
+                let mut one = WindowRing::new(size, bucket);
+                if let Some(at) = warm {
+                    one.update(at, |a| a.sessions.add(1.0, 1));
+                }
+                let mut two = one.clone();
+                one.update_moved(from, ts, moved, update);
+                two.update(from, moved);
+                two.update(ts, update);
+                assert_eq!(one.slots, two.slots, "from {from} ts {ts} warm {warm:?}");
+                assert_eq!((one.live_base, one.kept_base), (two.live_base, two.kept_base));
+                assert_eq!(one.touched, two.touched);
+            }
+        }
     }
 }

@@ -46,6 +46,23 @@ impl SegmentPartial {
         }
     }
 
+    /// `moved` on the bucket of `from` (if any), then `update` on the bucket of `ts`, in every
+    /// window ([`WindowRing::update_moved`]).
+    pub fn update_moved(
+        &mut self,
+        from: Option<Millis>,
+        ts: Millis,
+        moved: impl Fn(&mut BucketAggregate),
+        update: impl Fn(&mut BucketAggregate),
+    ) {
+        for ring in self.rings.iter_mut() {
+            match from {
+                Some(from) => ring.update_moved(from, ts, &moved, &update),
+                None => ring.update(ts, &update),
+            }
+        }
+    }
+
     pub fn add_live_base(&mut self, live: i64, kept: i64) {
         for ring in self.rings.iter_mut() {
             ring.add_live_base(live, kept);
