@@ -71,43 +71,59 @@ impl<'a> IdKey<'a> {
     }
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
-}
-
 const DASHES: [usize; 4] = [8, 13, 18, 23];
 
-/// The 16 bytes of a canonical UUID id (see the module comment), or None.
+/// Where the 32 hex digits of a canonical UUID lie.
+const DIGITS: [usize; 32] = {
+    let mut at = [0; 32];
+    let (mut i, mut p) = (0, 0);
+    while i < 32 {
+        if p == 8 || p == 13 || p == 18 || p == 23 {
+            p += 1;
+        }
+        at[i] = p;
+        i += 1;
+        p += 1;
+    }
+    at
+};
+
+/// The value of each lowercase hex digit; 0xff for every other byte.
+const HEX_VALUES: [u8; 256] = {
+    let mut values = [0xff; 256];
+    let mut c = 0;
+    while c < 16 {
+        values[b"0123456789abcdef"[c] as usize] = c as u8;
+        c += 1;
+    }
+    values
+};
+
+/// The 16 bytes of a canonical UUID id (see the module comment), or None. Runs once per event
+/// (the customer look-up), hence a table and no branch per digit.
 fn parse_uuid(id: &str) -> Option<StoredId> {
-    let s = id.as_bytes();
-    if s.len() != 36 || DASHES.iter().any(|&d| s[d] != b'-') {
+    let s: &[u8; 36] = id.as_bytes().try_into().ok()?;
+    if DASHES.iter().any(|&d| s[d] != b'-') {
         return None;
     }
     let mut out = [0u8; 16];
-    let mut digits = s.iter().enumerate().filter(|(i, _)| !DASHES.contains(i)).map(|(_, c)| *c);
-    for byte in &mut out {
-        let hi = hex_value(digits.next()?)?;
-        let lo = hex_value(digits.next()?)?;
+    let mut invalid = 0;
+    for (i, byte) in out.iter_mut().enumerate() {
+        let hi = HEX_VALUES[usize::from(s[DIGITS[2 * i]])];
+        let lo = HEX_VALUES[usize::from(s[DIGITS[2 * i + 1]])];
+        invalid |= hi | lo;
         *byte = hi << 4 | lo;
     }
-    (out[..4] != ARENA_MARK).then_some(out)
+    (invalid & 0xf0 == 0 && out[..4] != ARENA_MARK).then_some(out)
 }
 
 /// The text of a canonical UUID's 16 bytes.
 fn render_uuid(bytes: &StoredId) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [b'-'; 36];
-    let mut positions = (0..36).filter(|i| !DASHES.contains(i));
-    for byte in bytes {
-        for nibble in [byte >> 4, byte & 15] {
-            if let Some(p) = positions.next() {
-                out[p] = HEX[usize::from(nibble)];
-            }
-        }
+    for (i, byte) in bytes.iter().enumerate() {
+        out[DIGITS[2 * i]] = HEX[usize::from(byte >> 4)];
+        out[DIGITS[2 * i + 1]] = HEX[usize::from(byte & 15)];
     }
     out
 }
@@ -217,6 +233,24 @@ mod tests {
             assert!(arena.matches(&stored, &IdKey::of(id)));
         }
         assert_eq!(arena.bytes(), 0);
+    }
+
+    /// Every lowercase UUID renders back exactly; changing any one byte to anything but a
+    /// lowercase hex digit where a digit was (or anything but a dash where a dash was) makes it
+    /// an other id.
+    #[test]
+    fn every_digit_and_dash_is_checked() {
+        let id = "0123abcd-4567-89ef-fedc-ba9876543210";
+        let bytes = parse_uuid(id).unwrap();
+        assert_eq!(&render_uuid(&bytes), id.as_bytes());
+        for at in 0..36 {
+            for c in (0u8..=127).filter(|c| !(c.is_ascii_digit() || (b'a'..=b'f').contains(c))) {
+                let mut changed = id.as_bytes().to_vec();
+                changed[at] = c;
+                let changed = String::from_utf8(changed).unwrap();
+                assert_eq!(parse_uuid(&changed).is_some(), DASHES.contains(&at) && c == b'-', "{changed}");
+            }
+        }
     }
 
     #[test]
