@@ -135,6 +135,19 @@ impl Retry {
         Ok(())
     }
 
+    /// Indices of the records not known to have landed (after a round).
+    pub fn pending(&self) -> impl Iterator<Item = usize> + '_ {
+        self.landed.iter().enumerate().filter(|(_, at)| at.is_none()).map(|(i, _)| i)
+    }
+
+    /// Record `index` was found on the broker at `(partition, offset)` although its round failed
+    /// (its acknowledgement was lost or timed out): it is not sent again.
+    pub fn found(&mut self, index: usize, partition: i32, offset: i64) {
+        if let Some(at) = self.landed.get_mut(index) {
+            *at = Some((partition, offset));
+        }
+    }
+
     /// Where each record landed, once a round returned `true`.
     pub fn landed(self) -> impl Iterator<Item = (i32, i64)> {
         self.landed.into_iter().flatten()
@@ -185,6 +198,7 @@ impl KafkaSink {
         let pending: Vec<usize> = (0..records.len()).filter(|i| retry.landed[*i].is_none()).collect();
         let producer = self.producer.get();
         let sends = pending.iter().map(|i| self.attempt(&producer, &records[*i], retry.value_dropped[*i], abandon));
+        let mut last_error = None;
         for (i, result) in pending.iter().zip(futures::future::join_all(sends).await) {
             let error = match result? {
                 Ok(delivery) => {
@@ -206,10 +220,13 @@ impl KafkaSink {
             }
             self.metrics.publish_failed(record.output.label());
             tracing::warn!(output = record.output.label(), %error, retry_in = ?retry.backoff, "cannot publish, retrying");
+            last_error = Some(error);
         }
         let all = retry.landed.iter().all(Option::is_some);
-        if !all {
-            self.producer.renew_if_fatal(&producer);
+        match &last_error {
+            Some(error) => self.producer.renew_after(&producer, error),
+            None if !all => self.producer.renew_if_fatal(&producer),
+            None => {}
         }
         Ok(all)
     }

@@ -2,7 +2,7 @@
 //! `checkpoint`): output headers, output positions, reading outputs back after a restore, and the
 //! suppression set.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -120,6 +120,60 @@ pub fn read_back(
     from: &[(String, i32, i64)],
     to: &BTreeMap<(String, i32), i64>,
 ) -> Result<(Suppression, u64), StoreError> {
+    let mut out = Suppression { until: [-1; SIDES], ..Suppression::default() };
+    let read = read_ours(config, partition, from, to, |record| match record.input {
+        Some(next) => {
+            out.ids.insert(record.id.to_string());
+            // Records written before the repartition side existed name two sides.
+            for (side, value) in next.split(',').take(SIDES).enumerate() {
+                if let Ok(v) = value.parse::<i64>() {
+                    out.until[side] = out.until[side].max(v);
+                }
+            }
+        }
+        None => {
+            out.untied.insert(record.id.to_string());
+        }
+    })?;
+    Ok((out, read))
+}
+
+/// Where records lie, `(partition, offset)`, by `(topic, id)`.
+pub type Found = HashMap<(String, String), (i32, i64)>;
+
+/// Where the records of `partition` between `from` and `to` lie. Blocking.
+pub fn find_ours(
+    config: &ClientConfig,
+    partition: i32,
+    from: &[(String, i32, i64)],
+    to: &BTreeMap<(String, i32), i64>,
+) -> Result<Found, StoreError> {
+    let mut found = HashMap::new();
+    read_ours(config, partition, from, to, |record| {
+        found.insert((record.topic.to_string(), record.id.to_string()), (record.partition, record.offset));
+    })?;
+    Ok(found)
+}
+
+/// One output record made by the partition being read for.
+struct Ours<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    id: &'a str,
+    /// Its input position header, if it is tied to input.
+    input: Option<&'a str>,
+}
+
+/// Reads the outputs from `from` to `to` and calls `each` for every record made by `partition`;
+/// returns how many records were read. Blocking.
+fn read_ours(
+    config: &ClientConfig,
+    partition: i32,
+    from: &[(String, i32, i64)],
+    to: &BTreeMap<(String, i32), i64>,
+    mut each: impl FnMut(Ours<'_>),
+) -> Result<u64, StoreError> {
     let err = |detail: String| StoreError::Read { topic: "outputs".into(), partition, detail };
     let consumer: BaseConsumer<LoggingContext> =
         config.create_with_context(LoggingContext::default()).map_err(|e| err(e.to_string()))?;
@@ -132,10 +186,9 @@ pub fn read_back(
             remaining.insert((topic.clone(), *p), end);
         }
     }
-    let mut out = Suppression { until: [-1; SIDES], ..Suppression::default() };
     let mut read = 0u64;
     if remaining.is_empty() {
-        return Ok((out, read));
+        return Ok(read);
     }
     consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
     let deadline = Instant::now() + READ_TIMEOUT;
@@ -162,20 +215,13 @@ pub fn read_back(
             continue;
         }
         let Some(id) = header(ID_HEADER) else { continue };
-        match header(INPUT_HEADER) {
-            Some(next) => {
-                out.ids.insert(id.to_string());
-                // Records written before the repartition side existed name two sides.
-                for (side, value) in next.split(',').take(SIDES).enumerate() {
-                    if let Ok(v) = value.parse::<i64>() {
-                        out.until[side] = out.until[side].max(v);
-                    }
-                }
-            }
-            None => {
-                out.untied.insert(id.to_string());
-            }
-        }
+        each(Ours {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            id,
+            input: header(INPUT_HEADER),
+        });
     }
-    Ok((out, read))
+    Ok(read)
 }

@@ -33,7 +33,7 @@ impl CheckpointMetrics {
         let checkpoint_bytes = IntCounter::new("cxpulse_checkpoint_bytes_total", "Bytes of checkpoints written.")?;
         let suppressed = IntCounter::new(
             "cxpulse_effects_suppressed_total",
-            "Effects re-emitted after a restore that had been published already, and were not published again.",
+            "Effects found published already and not published again: re-emitted after a restore, or sent again after a delivery that failed although the record had landed.",
         )?;
         let fenced = IntCounter::new(
             "cxpulse_partitions_fenced_total",

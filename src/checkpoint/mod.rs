@@ -66,6 +66,15 @@
 //! the input passes them; the restored rule state re-evaluates every boundary after its own
 //! `evaluated_until`, so each of them is re-emitted once at most.
 //!
+//! The same read-back closes the gap inside one run: a delivery can fail although the broker
+//! appended the record (its acknowledgement timed out while the broker stalled), and the producer
+//! that sends it again after a fatal error has a new producer id, which the broker's idempotence
+//! does not match to the old one. So before a batch's failed records are sent again, the owner
+//! reads its outputs from the position after its last acknowledged delivery (the batch before
+//! was acknowledged whole, so anything of this batch lies past it) and does not resend a record
+//! whose id it finds (`service::durable`, `find_landed`). It reads a second after the failed
+//! round, so a request still on its way has that long to be appended: the window of risk.
+//!
 //! # Zombies ([`ownership`])
 //! A new owner fences the changelog partition before it restores; an owner confirms it is still
 //! the owner before it publishes or checkpoints, so an instance paused past the session timeout

@@ -278,7 +278,7 @@ impl Claims {
         match producer.send(record, DELIVERY_TIMEOUT).await {
             Ok(delivery) => Ok(delivery.offset),
             Err((error, _)) => {
-                self.producer.renew_if_fatal(&producer);
+                self.producer.renew_after(&producer, &error);
                 Err(ClaimError::Produce(error.to_string()))
             }
         }

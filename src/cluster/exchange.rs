@@ -2,11 +2,12 @@
 //! partition task needs to publish, and the `cxpulse_partials_*` metrics.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
 use prometheus::{GaugeVec, IntCounter, Opts, Registry};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureRecord;
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
@@ -165,9 +166,48 @@ impl Exchange {
 pub struct Outlet {
     exchange: Arc<Exchange>,
     publisher: PartialsPublisher,
-    /// Set when a record of an earlier publish was not delivered.
-    failed: Arc<AtomicBool>,
+    /// What the deliveries of earlier publishes reported.
+    failed: Arc<Failures>,
 }
+
+/// Failed deliveries of earlier publishes: one makes the next publish full, and the last error
+/// says whether the producer must be replaced first ([`RenewingProducer::renew_after`]).
+#[derive(Debug, Default)]
+pub struct Failures {
+    failed: AtomicBool,
+    last: Mutex<Option<KafkaError>>,
+}
+
+impl Failures {
+    fn note(&self, error: Option<KafkaError>) {
+        if let Some(error) = error {
+            *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// `Some(last error, if known)` when a delivery failed since the last call.
+    fn take(&self) -> Option<Option<KafkaError>> {
+        let failed = self.failed.swap(false, Ordering::AcqRel);
+        failed.then(|| self.last.lock().unwrap_or_else(PoisonError::into_inner).take())
+    }
+
+    #[cfg(test)]
+    fn any(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}
+
+/// The error of a settled delivery, `None` when it landed.
+fn failure(result: &DeliveryResult) -> Option<Option<KafkaError>> {
+    match result {
+        Ok(Ok(_)) => None,
+        Ok(Err((error, _))) => Some(Some(error.clone())),
+        Err(_) => Some(None),
+    }
+}
+
+type DeliveryResult = <rdkafka::producer::DeliveryFuture as std::future::Future>::Output;
 
 impl Outlet {
     pub fn epoch(&self) -> u64 {
@@ -177,9 +217,13 @@ impl Outlet {
     /// Sends one publish (the changes since the last, or everything after a failure) with the
     /// task's `progress`; what comes back says whether it was delivered.
     pub fn publish(&mut self, partition: &Partition, progress: Progress, now: Millis) -> Sent {
-        if self.failed.swap(false, Ordering::AcqRel) {
+        if let Some(error) = self.failed.take() {
             self.publisher.resend_all();
-            self.exchange.producer.renew_if_fatal(&self.exchange.producer.get());
+            let producer = self.exchange.producer.get();
+            match error {
+                Some(error) => self.exchange.producer.renew_after(&producer, &error),
+                None => self.exchange.producer.renew_if_fatal(&producer),
+            }
         }
         let producer = self.exchange.producer.get();
         let records = self.publisher.collect(partition.view(), partition.catalog(), progress, partition.clock(), now);
@@ -210,7 +254,7 @@ impl Outlet {
 #[must_use]
 pub struct Sent {
     deliveries: Vec<rdkafka::producer::DeliveryFuture>,
-    failed: Arc<AtomicBool>,
+    failed: Arc<Failures>,
     /// A delivery already dropped by `absorb` failed.
     lost: bool,
 }
@@ -222,10 +266,11 @@ impl Sent {
         let (failed, lost) = (&self.failed, &mut self.lost);
         self.deliveries.retain_mut(|delivery| match delivery.now_or_never() {
             None => true,
-            Some(Ok(Ok(_))) => false,
-            Some(_) => {
-                failed.store(true, Ordering::Release);
-                *lost = true;
+            Some(result) => {
+                if let Some(error) = failure(&result) {
+                    failed.note(error);
+                    *lost = true;
+                }
                 false
             }
         });
@@ -237,8 +282,8 @@ impl Sent {
     pub async fn delivered(self) -> bool {
         let mut all = !self.lost;
         for delivery in self.deliveries {
-            if !matches!(delivery.await, Ok(Ok(_))) {
-                self.failed.store(true, Ordering::Release);
+            if let Some(error) = failure(&delivery.await) {
+                self.failed.note(error);
                 all = false;
             }
         }
@@ -251,7 +296,7 @@ impl Sent {
         let failed = Arc::clone(&self.failed);
         let delivered = tokio::time::timeout(limit, self.delivered()).await.unwrap_or(false);
         if !delivered {
-            failed.store(true, Ordering::Release);
+            failed.note(None);
         }
         delivered
     }
@@ -269,7 +314,7 @@ mod tests {
     use rdkafka::producer::FutureProducer;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
-    fn sent(producer: &FutureProducer, topic: &str, n: usize, failed: &Arc<AtomicBool>) -> Sent {
+    fn sent(producer: &FutureProducer, topic: &str, n: usize, failed: &Arc<Failures>) -> Sent {
         let deliveries = (0..n)
             .map(|i| {
                 producer.send_result(FutureRecord::<str, str>::to(topic).key("k").payload(&i.to_string())).unwrap()
@@ -290,12 +335,12 @@ mod tests {
             .set("message.timeout.ms", "2000")
             .create()
             .unwrap();
-        let failed = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(Failures::default());
         let mut all = sent(&producer, "partials", 3, &failed);
         tokio::time::sleep(Duration::from_millis(500)).await;
         all.absorb(sent(&producer, "partials", 2, &failed));
         assert!(all.deliveries.len() < 5, "the first publish's settled deliveries are dropped");
-        assert!(all.delivered().await && !failed.load(Ordering::Acquire));
+        assert!(all.delivered().await && !failed.any());
 
         cluster.request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 20]);
         let mut some_lost = sent(&producer, "partials", 1, &failed);
@@ -303,6 +348,6 @@ mod tests {
         cluster.clear_request_errors(RDKafkaApiKey::Produce);
         some_lost.absorb(sent(&producer, "partials", 1, &failed));
         assert!(!some_lost.delivered().await, "a lost record, even one settled before the wait, is reported");
-        assert!(failed.load(Ordering::Acquire), "and the next publish is full");
+        assert!(failed.any(), "and the next publish is full");
     }
 }

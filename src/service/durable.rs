@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::readiness::Readiness;
 use super::TaskEnv;
-use crate::alert::kafka_sink::OutRecord;
+use crate::alert::kafka_sink::{OutRecord, Retry};
 use crate::checkpoint::effects::{self, OutputPositions, Suppression, ID_HEADER, INPUT_HEADER, PARTITION_HEADER};
 use crate::checkpoint::metrics::CheckpointMetrics;
 use crate::checkpoint::ownership::Ownership;
@@ -23,6 +23,9 @@ use crate::engine::Partition;
 use crate::source::kafka::{InputSide, LiveConsumer, SIDES};
 
 const RETRY: Duration = Duration::from_secs(2);
+/// How long after a failed delivery round its records are looked for on the broker
+/// ([`Durability::find_landed`]): a request still on its way gets this long to be appended.
+const RESEND_READ_DELAY: Duration = Duration::from_secs(1);
 
 /// What every partition task shares for checkpoints.
 pub struct CheckpointEnv {
@@ -86,6 +89,54 @@ impl Durability {
 
     pub fn delivered(&mut self, topic: &str, partition: i32, offset: i64) {
         self.outputs.delivered(topic, partition, offset);
+    }
+
+    /// After a failed delivery round, before its records are sent again: finds those the broker
+    /// appended all the same and notes where, so that they are not published twice. A record
+    /// fails although it landed when its acknowledgement is lost or comes after
+    /// `message.timeout.ms` (a stalled broker), or when its producer is replaced after a fatal
+    /// error (a new producer id, which the broker's idempotence does not match to the old one).
+    /// Such a record lies past this owner's last acknowledged delivery on its output partition
+    /// (`outputs`): a batch is sent only once the one before it has landed. The read waits
+    /// [`RESEND_READ_DELAY`] after the round, for a request still on its way; one delayed longer
+    /// than that is the remaining window of risk.
+    pub async fn find_landed(
+        &self,
+        cp: &CheckpointEnv,
+        number: i32,
+        records: &[OutRecord],
+        topic_of: impl Fn(&OutRecord) -> String,
+        retry: &mut Retry,
+        stop: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        let pending: Vec<usize> = retry.pending().collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RESEND_READ_DELAY) => {}
+            _ = stop.cancelled() => return Err(StoreError::Abandoned),
+        }
+        let (reader, outputs, from) = (cp.reader.clone(), cp.outputs.clone(), self.outputs.to_vec());
+        let found = blocking(move || {
+            let ends = effects::output_ends(&reader, &outputs)?;
+            effects::find_ours(&reader, number, &from, &ends)
+        })
+        .await?;
+        for i in pending {
+            let Some(record) = records.get(i) else { continue };
+            let Some((_, id)) = record.headers.iter().find(|(key, _)| *key == ID_HEADER) else { continue };
+            if let Some((partition, offset)) = found.get(&(topic_of(record), id.clone())) {
+                tracing::info!(
+                    partition = number,
+                    output = record.output.label(),
+                    "a record whose delivery failed had landed: not sent again"
+                );
+                cp.metrics.suppressed.inc();
+                retry.found(i, *partition, *offset);
+            }
+        }
+        Ok(())
     }
 
     /// Drops the suppression set once processing passed every input it covers.

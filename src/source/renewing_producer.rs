@@ -1,17 +1,20 @@
-//! A Kafka producer that is replaced when it fails fatally.
+//! A Kafka producer that is replaced when it fails for good.
 //!
 //! An idempotent producer can fail fatally and then refuses every record for good: for example
 //! when a record expired in its queue (`message.timeout.ms`, which a paused instance meets by
-//! design, `checkpoint::ownership`) and the broker does not take the epoch bump that follows
-//! (tansu 0.6.0 answers `PRODUCER_FENCED`). Every producer of the service (effects, changelog,
-//! partials, claims) goes through this type, and its callers, which all retry what failed, call
-//! [`RenewingProducer::renew_if_fatal`] after a failure: a fresh producer (a new producer id)
-//! takes over, so their retries go through. What the failed producer held is what its callers
-//! retry; nothing else is lost.
+//! design, `checkpoint::ownership`, and a stalled broker causes) and the broker does not take
+//! the epoch bump that follows (tansu 0.6.0 answers `PRODUCER_FENCED`, which librdkafka may
+//! report per record only). Every producer of the service (effects, changelog, partials, claims)
+//! goes through this type, and its callers, which all retry what failed, call
+//! [`RenewingProducer::renew_after`] (or [`RenewingProducer::renew_if_fatal`] when they have no
+//! error at hand) after a failure: a fresh producer (a new producer id) takes over, so their
+//! retries go through. What the failed producer held is what its callers retry; nothing else is
+//! lost. A record that failed although it landed would be sent twice by the new producer id: the
+//! effects' callers look for it on the broker first (`service::durable`, `find_landed`).
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::ClientConfig;
 
@@ -42,14 +45,31 @@ impl RenewingProducer {
     /// Replaces `used` when it failed fatally (once, however many callers saw it fail). The
     /// failed one is dropped off the runtime's threads: dropping a producer purges and flushes.
     pub fn renew_if_fatal(&self, used: &SharedProducer) {
-        let Some((code, reason)) = used.client().fatal_error() else { return };
+        if let Some((code, reason)) = used.client().fatal_error() {
+            self.renew(used, &format!("{code:?}: {reason}"));
+        }
+    }
+
+    /// Replaces `used` after `error` when that error means its producer id is refused for good,
+    /// else when it failed fatally. tansu 0.6.0 refuses every later record of a producer whose
+    /// records expired with `PRODUCER_FENCED`, and librdkafka reports that per record without
+    /// raising a fatal error, so only the error itself tells.
+    pub fn renew_after(&self, used: &SharedProducer, error: &KafkaError) {
+        use rdkafka::types::RDKafkaErrorCode::{InvalidProducerEpoch, ProducerFenced};
+        match error.rdkafka_error_code() {
+            Some(ProducerFenced | InvalidProducerEpoch) => self.renew(used, &error.to_string()),
+            _ => self.renew_if_fatal(used),
+        }
+    }
+
+    fn renew(&self, used: &SharedProducer, reason: &str) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if !Arc::ptr_eq(&current, used) {
             return; // renewed already
         }
         match self.config.create_with_context(self.context.clone()) {
             Ok(fresh) => {
-                tracing::warn!(producer = self.role, ?code, %reason, "a producer failed fatally; replaced by a new one");
+                tracing::warn!(producer = self.role, %reason, "a producer failed for good; replaced by a new one");
                 let failed = std::mem::replace(&mut *current, Arc::new(fresh));
                 match tokio::runtime::Handle::try_current() {
                     Ok(runtime) => drop(runtime.spawn_blocking(move || drop(failed))),
@@ -57,7 +77,7 @@ impl RenewingProducer {
                 }
             }
             Err(error) => {
-                tracing::error!(producer = self.role, %error, "a producer failed fatally and cannot be replaced")
+                tracing::error!(producer = self.role, %error, "a producer failed for good and cannot be replaced")
             }
         }
     }

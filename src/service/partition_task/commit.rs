@@ -6,7 +6,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::PartitionTask;
-use crate::alert::kafka_sink::{PublishError, Retry};
+use crate::alert::kafka_sink::{OutRecord, PublishError, Retry};
 use crate::checkpoint::store::StoreError;
 use crate::checkpoint::Extras;
 use crate::service::durable::offsets_of;
@@ -126,6 +126,15 @@ impl PartitionTask {
                     durable.still_owner(cp, abandon).await.map_err(from_store)?;
                 }
                 retry.wait(abandon).await?;
+                if let (Some(durable), Some(cp)) = (&self.durable, &self.env.checkpoint) {
+                    let topic_of = |record: &OutRecord| sink.topic(record.output).to_string();
+                    match durable.find_landed(cp, self.number, &batch.records, topic_of, &mut retry, abandon).await {
+                        Ok(()) => {}
+                        Err(StoreError::Abandoned) => return Err(from_store(StoreError::Abandoned)),
+                        // Not known: sent again, as before this check existed.
+                        Err(error) => tracing::warn!(%error, "cannot look for failed records on the broker"),
+                    }
+                }
             }
             if let Some(durable) = &mut self.durable {
                 for (record, (partition, offset)) in batch.records.iter().zip(retry.landed()) {
