@@ -49,6 +49,15 @@ impl Scenario {
         Scenario { replayed, records }
     }
 
+    /// A new scenario with all its records on a new broker.
+    async fn on_a_broker(dir: &Path) -> (Scenario, Tansu) {
+        let scenario = Scenario::new(dir);
+        let tansu = Tansu::start();
+        create_default_topics(&tansu.bootstrap(), 1).await;
+        produce(&tansu.bootstrap(), &scenario.records).await;
+        (scenario, tansu)
+    }
+
     /// Waits until every input offset is committed (the last checkpoint covers everything).
     async fn wait_all_committed(&self, bootstrap: &str, group: &str, metrics: impl AsyncFn() -> String) {
         let end = |t: &str| self.records.iter().filter(|r| r.topic == t).count() as i64;
@@ -97,11 +106,8 @@ impl Scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_three_times_equals_an_uninterrupted_replay() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Scenario::new(dir.path());
-    let tansu = Tansu::start();
+    let (scenario, tansu) = Scenario::on_a_broker(dir.path()).await;
     let bootstrap = tansu.bootstrap();
-    create_default_topics(&bootstrap, 1).await;
-    produce(&bootstrap, &scenario.records).await;
 
     let port = free_port();
     let config =
@@ -147,11 +153,8 @@ async fn sigkill_three_times_equals_an_uninterrupted_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_stall_past_the_message_timeout_publishes_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = Scenario::new(dir.path());
-    let tansu = Tansu::start();
+    let (scenario, tansu) = Scenario::on_a_broker(dir.path()).await;
     let bootstrap = tansu.bootstrap();
-    create_default_topics(&bootstrap, 1).await;
-    produce(&bootstrap, &scenario.records).await;
     let port = free_port();
     // Below the 6 s session timeout, so the group keeps its member; past the message timeout.
     let (stall, message_timeout) = (Duration::from_millis(2500), "1000");
