@@ -135,7 +135,7 @@ impl Retry {
         Ok(())
     }
 
-    /// Indices of the records not known to have landed (after a round).
+    /// Indices of the records not known to have landed.
     pub fn pending(&self) -> impl Iterator<Item = usize> + '_ {
         self.landed.iter().enumerate().filter(|(_, at)| at.is_none()).map(|(i, _)| i)
     }
@@ -195,7 +195,7 @@ impl KafkaSink {
     ) -> Result<bool, PublishError> {
         retry.landed.resize(records.len(), None);
         retry.value_dropped.resize(records.len(), false);
-        let pending: Vec<usize> = (0..records.len()).filter(|i| retry.landed[*i].is_none()).collect();
+        let pending: Vec<usize> = retry.pending().collect();
         let producer = self.producer.get();
         let sends = pending.iter().map(|i| self.attempt(&producer, &records[*i], retry.value_dropped[*i], abandon));
         let mut last_error = None;

@@ -239,7 +239,7 @@ impl Outlet {
                 Err((error, _)) => {
                     tracing::debug!(%error, "partials record not queued; the next publish is full");
                     self.publisher.resend_all();
-                    exchange.producer.renew_if_fatal(&producer);
+                    exchange.producer.renew_after(&producer, &error);
                     break;
                 }
             }

@@ -78,8 +78,12 @@ const DIGITS: [usize; 32] = {
     let mut at = [0; 32];
     let (mut i, mut p) = (0, 0);
     while i < 32 {
-        if p == 8 || p == 13 || p == 18 || p == 23 {
-            p += 1;
+        let mut d = 0;
+        while d < DASHES.len() {
+            if p == DASHES[d] {
+                p += 1;
+            }
+            d += 1;
         }
         at[i] = p;
         i += 1;

@@ -83,7 +83,7 @@ impl Deduplicator {
         }
         if self.queue.len() >= self.max_entries && self.find(id).is_none() {
             while self.queue.len() >= self.max_entries {
-                self.pop_front();
+                self.pop_front_requeue(None);
             }
         }
         let (queue, head, hasher) = (&mut self.queue, self.head, &self.hasher);
@@ -124,10 +124,6 @@ impl Deduplicator {
                 slot.remove();
             }
         }
-    }
-
-    fn pop_front(&mut self) {
-        self.pop_front_requeue(None);
     }
 
     fn expire(&mut self, now: Millis) {
