@@ -42,7 +42,7 @@ async fn main() {
                 Payload::Interaction(if round == 0 { Interaction::Login } else { Interaction::PageView })
             };
             let event = Event {
-                customer_id: CompactString::from(format!("customer-{i:08}")),
+                customer_id: format!("customer-{i:08}").into(),
                 ts,
                 event_id: Some(CompactString::from(format!("e-{round}-{i}"))),
                 segments: vec![("plan".into(), PLANS[i % 4].into()), ("region".into(), REGIONS[i % 5].into())],

@@ -21,7 +21,7 @@ fn main() {
     println!("inactivity index entry:             {} bytes (a customer index)", size_of::<CustomerIndex>());
     let mut store = CustomerStore::default();
     for i in 0..n {
-        store.insert_new(&uuid(i), Customer::new(0, 2, false));
+        store.insert_new(uuid(i).as_str(), Customer::new(0, 2, false));
     }
     println!(
         "store of {n} UUID customers: {:.1} bytes per customer (capacity of records, table, id arena)",

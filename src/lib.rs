@@ -14,7 +14,7 @@
 //! event/      decode + validate → Event, or Rejection{reason} → dead letter
 //!    ▼
 //! engine/     the stream clock; one Partition per input partition, merged through EngineView
-//!    ├─ state/    customers (DashMap), segment catalog, dedup, tickets, inactivity index
+//!    ├─ state/    customers (one store per partition), segment catalog, dedup, tickets, inactivity index
 //!    └─ window/   epoch-aligned bucket rings per segment, mergeable partials, metric formulas
 //!    ▼
 //! detect/     transitions (inactive, churned, reactivated) and threshold rules

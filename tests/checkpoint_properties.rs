@@ -66,7 +66,7 @@ fn event(s: &Spec) -> Event {
         _ => Payload::Survey(SurveyResponse { survey: Survey::Ces, score: 1 + (s.value % 7) as u8 }),
     };
     Event {
-        customer_id: CompactString::from(format!("c{}", s.customer)),
+        customer_id: format!("c{}", s.customer).into(),
         ts: BASE + s.offset_ms,
         event_id: s.event_id.map(|i| CompactString::from(format!("e{i}"))),
         segments: vec![("plan".into(), PLANS[s.plan].into()), ("region".into(), ["eu", "na"][s.customer % 2].into())],

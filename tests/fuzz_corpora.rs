@@ -156,7 +156,7 @@ fn events(customers: std::ops::Range<usize>, at: i64) -> Vec<Event> {
         ];
         for (i, payload) in payloads.into_iter().enumerate() {
             out.push(Event {
-                customer_id: CompactString::from(format!("c{c}")),
+                customer_id: format!("c{c}").into(),
                 ts: BASE + at + (c * 6 + i) as i64 * 60_000,
                 event_id: (i == 0).then(|| CompactString::from(format!("e{c}"))),
                 segments: vec![

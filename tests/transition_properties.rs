@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use compact_str::CompactString;
 use cxpulse::config;
 use cxpulse::engine::{Engine, NoBoundaries};
 use cxpulse::event::{Event, Interaction, Payload};
@@ -174,7 +173,7 @@ fn event(id: &str, ts: i64, what: u8, plan: Option<usize>, amount: f64) -> Event
         Kind::Agent => Interaction::SupportFirstResponse { ticket_id: "t".into() },
     };
     Event {
-        customer_id: CompactString::from(id),
+        customer_id: id.into(),
         ts,
         event_id: None,
         segments: plan.map(|p| ("plan".into(), PLANS[p].into())).into_iter().collect(),

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use compact_str::CompactString;
 use cxpulse::config::Config;
 use cxpulse::engine::{Engine, NoBoundaries};
 use cxpulse::event::{Event, Interaction, Payload, Survey, SurveyResponse};
@@ -40,7 +39,7 @@ fn event(s: &Spec) -> Event {
         _ => Payload::Survey(SurveyResponse { survey: Survey::Ces, score: 1 + s.score % 7 }),
     };
     Event {
-        customer_id: CompactString::from(format!("c{}", s.customer)),
+        customer_id: format!("c{}", s.customer).into(),
         ts: BASE + s.offset_ms,
         event_id: None,
         segments: vec![

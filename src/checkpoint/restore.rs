@@ -198,7 +198,6 @@ fn apply(partition: &mut Partition, entry: Entry) {
 
 #[cfg(test)]
 mod tests {
-    use compact_str::CompactString;
 
     use super::*;
     use crate::checkpoint::{Checkpointer, Extras, MemoryStore};
@@ -217,7 +216,7 @@ mod tests {
         let mut partition = engine.partition(0);
         for (i, plan) in ["pro", "free", "team"].iter().enumerate() {
             let event = Event {
-                customer_id: CompactString::from(format!("c{i}")),
+                customer_id: format!("c{i}").into(),
                 ts: 1_767_225_600_000 + i as i64,
                 event_id: None,
                 segments: vec![("plan".into(), (*plan).into())],

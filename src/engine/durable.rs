@@ -76,7 +76,7 @@ impl Partition {
 
     /// Puts back a checkpointed customer (replacing an older copy of it).
     pub(crate) fn restore_customer(&mut self, id: CompactString, customer: Customer) {
-        if self.customers.upsert(&id, customer) == Some(true) {
+        if self.customers.upsert(id.as_str(), customer) == Some(true) {
             self.ctx.view.add_tracked(1);
         }
     }

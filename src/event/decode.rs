@@ -10,6 +10,7 @@
 
 use compact_str::CompactString;
 
+use super::customer_id::CustomerId;
 use super::json_fields::{parse, Fields, Raw, Segments};
 use super::model::{Event, Interaction, Millis, Payload, Survey, SurveyResponse};
 use super::rejection::{Reason, Rejection};
@@ -61,7 +62,7 @@ impl Decoder {
             },
             _ => return Err(invalid("type", "must be a string")),
         };
-        let customer_id = required_id(&f.customer_id, "customer_id")?;
+        let customer_id = CustomerId::new(required_id(&f.customer_id, "customer_id")?);
         let ts = timestamp(&f.ts)?;
         let event_id = match &f.event_id {
             Raw::Absent => None,

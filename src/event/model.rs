@@ -2,13 +2,15 @@
 
 use compact_str::CompactString;
 
+use super::customer_id::CustomerId;
+
 /// Milliseconds since the Unix epoch (UTC). Every time in the engine is one of these.
 pub type Millis = i64;
 
 /// A decoded, validated event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub customer_id: CompactString,
+    pub customer_id: CustomerId,
     pub ts: Millis,
     pub event_id: Option<CompactString>,
     /// Segment values for the *configured* dimensions only, in the order they appeared.

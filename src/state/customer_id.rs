@@ -11,6 +11,8 @@
 
 use std::hash::BuildHasher;
 
+use crate::event::customer_id::{uuid_bytes, uuid_text, CustomerId};
+
 /// How a customer id is kept: 16 bytes, see the module comment.
 pub type StoredId = [u8; 16];
 
@@ -62,8 +64,8 @@ pub enum IdKey<'a> {
     Other(&'a str),
 }
 
-impl<'a> IdKey<'a> {
-    pub fn of(id: &'a str) -> Self {
+impl<'a> From<&'a str> for IdKey<'a> {
+    fn from(id: &'a str) -> Self {
         match parse_uuid(id) {
             Some(bytes) => IdKey::Uuid(bytes),
             None => IdKey::Other(id),
@@ -71,65 +73,19 @@ impl<'a> IdKey<'a> {
     }
 }
 
-const DASHES: [usize; 4] = [8, 13, 18, 23];
-
-/// Where the 32 hex digits of a canonical UUID lie.
-const DIGITS: [usize; 32] = {
-    let mut at = [0; 32];
-    let (mut i, mut p) = (0, 0);
-    while i < 32 {
-        let mut d = 0;
-        while d < DASHES.len() {
-            if p == DASHES[d] {
-                p += 1;
-            }
-            d += 1;
+impl<'a> From<&'a CustomerId> for IdKey<'a> {
+    /// Without parsing: the decoder found the bytes already.
+    fn from(id: &'a CustomerId) -> Self {
+        match id.uuid() {
+            Some(bytes) if bytes[..4] != ARENA_MARK => IdKey::Uuid(*bytes),
+            _ => IdKey::Other(id.as_str()),
         }
-        at[i] = p;
-        i += 1;
-        p += 1;
     }
-    at
-};
-
-/// The value of each lowercase hex digit; 0xff for every other byte.
-const HEX_VALUES: [u8; 256] = {
-    let mut values = [0xff; 256];
-    let mut c = 0;
-    while c < 16 {
-        values[b"0123456789abcdef"[c] as usize] = c as u8;
-        c += 1;
-    }
-    values
-};
-
-/// The 16 bytes of a canonical UUID id (see the module comment), or None. Runs once per event
-/// (the customer look-up), hence a table and no branch per digit.
-fn parse_uuid(id: &str) -> Option<StoredId> {
-    let s: &[u8; 36] = id.as_bytes().try_into().ok()?;
-    if DASHES.iter().any(|&d| s[d] != b'-') {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    let mut invalid = 0;
-    for (i, byte) in out.iter_mut().enumerate() {
-        let hi = HEX_VALUES[usize::from(s[DIGITS[2 * i]])];
-        let lo = HEX_VALUES[usize::from(s[DIGITS[2 * i + 1]])];
-        invalid |= hi | lo;
-        *byte = hi << 4 | lo;
-    }
-    (invalid & 0xf0 == 0 && out[..4] != ARENA_MARK).then_some(out)
 }
 
-/// The text of a canonical UUID's 16 bytes.
-fn render_uuid(bytes: &StoredId) -> [u8; 36] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [b'-'; 36];
-    for (i, byte) in bytes.iter().enumerate() {
-        out[DIGITS[2 * i]] = HEX[usize::from(byte >> 4)];
-        out[DIGITS[2 * i + 1]] = HEX[usize::from(byte & 15)];
-    }
-    out
+/// The 16 bytes of a canonical UUID id (see the module comment), or None.
+fn parse_uuid(id: &str) -> Option<StoredId> {
+    uuid_bytes(id).filter(|b| b[..4] != ARENA_MARK)
 }
 
 /// A stored id's text, borrowed from the arena or rendered from a UUID's bytes.
@@ -202,7 +158,7 @@ impl IdArena {
         match self.text(id) {
             // Stored from a `&str` whole, so always valid UTF-8.
             Some(text) => IdText::Other(std::str::from_utf8(text).unwrap_or_default()),
-            None => IdText::Uuid(render_uuid(id)),
+            None => IdText::Uuid(uuid_text(id)),
         }
     }
 
@@ -228,33 +184,16 @@ mod tests {
     fn canonical_uuids_take_16_bytes_and_render_back_exactly() {
         let mut arena = IdArena::default();
         for id in ["5f0c6a7e-1b2d-4c3e-8f9a-0b1c2d3e4f50", "00000000-0000-0000-0000-000000000000"] {
-            let key = IdKey::of(id);
+            let key = IdKey::from(id);
             assert!(matches!(key, IdKey::Uuid(_)), "{id}");
             let stored = arena.store(key).unwrap();
             assert_eq!(arena.render(&stored).as_str(), id);
             let hasher = IdHasher::random();
             assert_eq!(hasher.stored(&arena, &stored), hasher.key(&key));
-            assert!(arena.matches(&stored, &IdKey::of(id)));
+            assert!(arena.matches(&stored, &IdKey::from(id)));
+            assert!(arena.matches(&stored, &IdKey::from(&CustomerId::from(id))));
         }
         assert_eq!(arena.bytes(), 0);
-    }
-
-    /// Every lowercase UUID renders back exactly; changing any one byte to anything but a
-    /// lowercase hex digit where a digit was (or anything but a dash where a dash was) makes it
-    /// an other id.
-    #[test]
-    fn every_digit_and_dash_is_checked() {
-        let id = "0123abcd-4567-89ef-fedc-ba9876543210";
-        let bytes = parse_uuid(id).unwrap();
-        assert_eq!(&render_uuid(&bytes), id.as_bytes());
-        for at in 0..36 {
-            for c in (0u8..=127).filter(|c| !(c.is_ascii_digit() || (b'a'..=b'f').contains(c))) {
-                let mut changed = id.as_bytes().to_vec();
-                changed[at] = c;
-                let changed = String::from_utf8(changed).unwrap();
-                assert_eq!(parse_uuid(&changed).is_some(), DASHES.contains(&at) && c == b'-', "{changed}");
-            }
-        }
     }
 
     #[test]
@@ -268,16 +207,17 @@ mod tests {
             "5f0c6a7e_1b2d-4c3e-8f9a-0b1c2d3e4f50",
             "é-ü-ß",
         ];
-        let stored: Vec<StoredId> = ids.iter().map(|id| arena.store(IdKey::of(id)).unwrap()).collect();
+        let stored: Vec<StoredId> = ids.iter().map(|id| arena.store(IdKey::from(*id)).unwrap()).collect();
         for (id, s) in ids.iter().zip(&stored) {
-            assert!(matches!(IdKey::of(id), IdKey::Other(_)), "{id}");
+            assert!(matches!(IdKey::from(*id), IdKey::Other(_)), "{id}");
+            assert!(matches!(IdKey::from(&CustomerId::from(*id)), IdKey::Other(_)), "{id}");
             assert_eq!(arena.render(s).as_str(), *id);
             let hasher = IdHasher::random();
-            assert_eq!(hasher.stored(&arena, s), hasher.key(&IdKey::of(id)));
-            assert!(arena.matches(s, &IdKey::of(id)));
+            assert_eq!(hasher.stored(&arena, s), hasher.key(&IdKey::from(*id)));
+            assert!(arena.matches(s, &IdKey::from(*id)));
         }
-        assert!(!arena.matches(&stored[0], &IdKey::of("c-000002")));
-        assert!(!arena.matches(&stored[0], &IdKey::of("5f0c6a7e-1b2d-4c3e-8f9a-0b1c2d3e4f50")));
+        assert!(!arena.matches(&stored[0], &IdKey::from("c-000002")));
+        assert!(!arena.matches(&stored[0], &IdKey::from("5f0c6a7e-1b2d-4c3e-8f9a-0b1c2d3e4f50")));
     }
 
     #[test]

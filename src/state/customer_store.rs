@@ -87,8 +87,8 @@ impl CustomerStore {
     }
 
     /// The index of customer `id`, if tracked.
-    pub fn find(&self, id: &str) -> Option<CustomerIndex> {
-        let key = IdKey::of(id);
+    pub fn find<'a>(&self, id: impl Into<IdKey<'a>>) -> Option<CustomerIndex> {
+        let key = id.into();
         let (chunks, arena) = (&self.chunks, &self.arena);
         let hash = self.hasher.key(&key);
         self.table.find(hash, |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key))).copied()
@@ -103,8 +103,8 @@ impl CustomerStore {
 
     /// Puts `customer` in place of the tracked customer `id`, or adds it: `Some(true)` when added,
     /// None once 2^32 are tracked. One hash and one probe.
-    pub fn upsert(&mut self, id: &str, customer: Customer) -> Option<bool> {
-        let key = IdKey::of(id);
+    pub fn upsert<'a>(&mut self, id: impl Into<IdKey<'a>>, customer: Customer) -> Option<bool> {
+        let key = id.into();
         let index = CustomerIndex::try_from(self.len).ok();
         let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
         let entry = self.table.entry(
@@ -129,13 +129,13 @@ impl CustomerStore {
         }
     }
 
-    pub fn contains(&self, id: &str) -> bool {
+    pub fn contains<'a>(&self, id: impl Into<IdKey<'a>>) -> bool {
         self.find(id).is_some()
     }
 
     /// Adds a customer not tracked yet and returns its index; None once 2^32 are tracked.
-    pub fn insert_new(&mut self, id: &str, customer: Customer) -> Option<CustomerIndex> {
-        let key = IdKey::of(id);
+    pub fn insert_new<'a>(&mut self, id: impl Into<IdKey<'a>>, customer: Customer) -> Option<CustomerIndex> {
+        let key = id.into();
         let index = CustomerIndex::try_from(self.len).ok()?;
         let stored = self.arena.store(key)?;
         push_record(&mut self.chunks, Record { customer, id: stored });
@@ -195,11 +195,11 @@ mod tests {
             .map(|i| if i % 3 == 0 { format!("c-{i}") } else { format!("{i:08x}-1b2d-4c3e-8f9a-0b1c2d3e4f50") })
             .collect();
         for (n, id) in ids.iter().enumerate() {
-            assert_eq!(store.insert_new(id, Customer::new(n as i64, 2, false)), Some(n as u32));
+            assert_eq!(store.insert_new(id.as_str(), Customer::new(n as i64, 2, false)), Some(n as u32));
         }
         assert_eq!(store.len(), ids.len());
         for (n, id) in ids.iter().enumerate() {
-            let index = store.find(id).unwrap();
+            let index = store.find(id.as_str()).unwrap();
             assert_eq!(index, n as u32);
             assert_eq!(store.get(index).unwrap().first_seen, n as i64);
             assert_eq!(store.id(index).unwrap().as_str(), id);
@@ -210,7 +210,7 @@ mod tests {
         store.get_mut(5).unwrap().first_seen = -1;
         assert_eq!(store.get(5).unwrap().first_seen, -1);
         // Upsert replaces a tracked customer in place and appends a new one.
-        assert_eq!(store.upsert(&ids[7], Customer::new(-7, 2, false)), Some(false));
+        assert_eq!(store.upsert(ids[7].as_str(), Customer::new(-7, 2, false)), Some(false));
         assert_eq!(store.get(7).unwrap().first_seen, -7);
         assert_eq!(store.upsert("new", Customer::new(1, 2, false)), Some(true));
         assert_eq!((store.find("new"), store.len()), (Some(ids.len() as u32), ids.len() + 1));
