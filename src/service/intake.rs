@@ -49,7 +49,9 @@ pub(super) async fn recv(side: &Option<InputSide>) -> KafkaResult<BorrowedMessag
     }
 }
 
-/// What a partition queue gave.
+/// What a partition queue gave. One exists at a time, moved straight into the head slot, so the
+/// small variants' size does not matter and boxing the record would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Received {
     Record(Head),
     /// librdkafka's end-of-partition marker (`enable.partition.eof`): it follows the last record

@@ -5,7 +5,7 @@
 //! rests on it, so it is only ever moved by a confirmation that every record then on the broker
 //! had been received.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::event::Millis;
 use crate::source::kafka::SIDES;
@@ -19,6 +19,9 @@ pub struct Positions {
     received: [AtomicI64; SIDES],
     /// The partition's high watermark as last measured by the probe (read by the merge).
     high: [AtomicI64; SIDES],
+    /// How many high watermarks the probe has measured: the merge trusts only one measured after
+    /// the side's last record arrived.
+    measurements: [AtomicU64; SIDES],
     /// Wall ms of the latest instant at which every record then on the broker had been received
     /// (the `T` of `engine::clock`): set on the end-of-partition marker and by the probe.
     caught_up_at: [AtomicI64; SIDES],
@@ -27,7 +30,8 @@ pub struct Positions {
 impl Default for Positions {
     fn default() -> Self {
         let unknown = || std::array::from_fn(|_| AtomicI64::new(-1));
-        Positions { next: unknown(), received: unknown(), high: unknown(), caught_up_at: unknown() }
+        let measurements = std::array::from_fn(|_| AtomicU64::new(0));
+        Positions { next: unknown(), received: unknown(), high: unknown(), measurements, caught_up_at: unknown() }
     }
 }
 
@@ -51,12 +55,21 @@ impl Positions {
 
     pub fn set_high_watermark(&self, side: usize, high: i64) {
         self.high[side].store(high, Ordering::Release);
+        self.measurements[side].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Whether the last measured high watermark shows nothing beyond `received_next`.
-    pub fn received_all_measured(&self, side: usize, received_next: i64) -> bool {
+    /// The number of high watermarks measured so far on `side` (to compare with a later count).
+    pub fn measurements(&self, side: usize) -> u64 {
+        self.measurements[side].load(Ordering::Acquire)
+    }
+
+    /// Whether a high watermark measured after the first `before` measurements shows nothing
+    /// beyond `received_next`. An older one is no evidence: while a broker is away no new one
+    /// comes, and one from before records were appended would claim they were all received.
+    pub fn received_all_measured(&self, side: usize, received_next: i64, before: u64) -> bool {
+        let counted = self.measurements(side);
         let high = self.high[side].load(Ordering::Acquire);
-        high >= 0 && received_next >= high
+        counted > before && high >= 0 && received_next >= high
     }
 
     /// Every record appended to `side` before wall time `at` has been received. Callers: the task
@@ -98,5 +111,18 @@ mod tests {
         positions.caught_up(0, 9_000);
         positions.caught_up(0, 8_000);
         assert_eq!(positions.caught_up_at(both), Some(7_000), "confirmations never go back");
+    }
+
+    #[test]
+    fn only_a_watermark_measured_after_the_last_record_shows_that_all_was_received() {
+        let positions = Positions::default();
+        assert!(!positions.received_all_measured(0, 10, 0), "never measured");
+        positions.set_high_watermark(0, 10);
+        let before = positions.measurements(0);
+        assert!(positions.received_all_measured(0, 10, 0));
+        assert!(!positions.received_all_measured(0, 10, before), "measured before the last record arrived");
+        positions.set_high_watermark(0, 12);
+        assert!(!positions.received_all_measured(0, 10, before), "more on the broker");
+        assert!(positions.received_all_measured(0, 12, before));
     }
 }

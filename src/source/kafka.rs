@@ -15,7 +15,7 @@
 //! and the callbacks receive only the partitions that move, so the others keep their task.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use rdkafka::{ClientConfig, Offset};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
+use super::group_rejoin::{GroupNudger, RejoinSchedule};
 use super::kafka_log::LoggingContext;
 
 pub type LiveConsumer = StreamConsumer<SourceContext>;
@@ -73,6 +74,8 @@ pub struct SourceContext {
     topics: [String; SIDES],
     consumer: OnceLock<Weak<LiveConsumer>>,
     lifecycle: Arc<dyn PartitionLifecycle>,
+    /// Set when the group drops this member, cleared by the next assignment ([`group_rejoin`](super::group_rejoin)).
+    rejoin: Mutex<RejoinSchedule>,
 }
 
 impl ClientContext for SourceContext {
@@ -144,6 +147,9 @@ impl ConsumerContext for SourceContext {
             let numbers = self.numbers(tpl);
             let lost = consumer.assignment_lost();
             tracing::info!(partitions = ?numbers, lost, "partitions revoked");
+            if lost {
+                self.rejoin.lock().unwrap_or_else(|e| e.into_inner()).lost(Instant::now());
+            }
             self.lifecycle.revoked(&numbers, lost);
             if !lost {
                 if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
@@ -159,6 +165,7 @@ impl ConsumerContext for SourceContext {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 tracing::info!(partitions = ?self.numbers(tpl), "partitions assigned");
+                self.rejoin.lock().unwrap_or_else(|e| e.into_inner()).assigned();
                 self.assign(tpl);
             }
             Rebalance::Revoke(_) => {}
@@ -184,6 +191,8 @@ fn is_nothing_to_commit(error: &KafkaError) -> bool {
 pub struct KafkaSource {
     consumer: Arc<LiveConsumer>,
     topics: [String; SIDES],
+    /// The consumer's config, for the handle that nudges the group after a lost assignment.
+    config: ClientConfig,
 }
 
 impl KafkaSource {
@@ -194,10 +203,11 @@ impl KafkaSource {
         topics: [String; SIDES],
         lifecycle: Arc<dyn PartitionLifecycle>,
     ) -> KafkaResult<Self> {
-        let context = SourceContext { log, topics: topics.clone(), consumer: OnceLock::new(), lifecycle };
+        let rejoin = Mutex::default();
+        let context = SourceContext { log, topics: topics.clone(), consumer: OnceLock::new(), lifecycle, rejoin };
         let consumer: Arc<LiveConsumer> = Arc::new(config.create_with_context(context)?);
         let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
-        Ok(KafkaSource { consumer, topics })
+        Ok(KafkaSource { consumer, topics, config: config.clone() })
     }
 
     pub fn consumer(&self) -> &Arc<LiveConsumer> {
@@ -217,8 +227,9 @@ impl KafkaSource {
     /// Serves the consumer's main queue (rebalances, errors) on its own thread until `stop`.
     pub fn spawn_poller(&self, handle: Handle, stop: CancellationToken) -> std::io::Result<JoinHandle<()>> {
         let consumer = Arc::clone(&self.consumer);
+        let nudger = GroupNudger::new(self.config.clone());
         std::thread::Builder::new().name("kafka-consumer".into()).spawn(move || {
-            handle.block_on(poll_main_queue(&consumer, &stop));
+            handle.block_on(poll_main_queue(&consumer, nudger, &stop));
         })
     }
 }
@@ -229,9 +240,18 @@ impl KafkaSource {
 /// this often, so the member is never taken for stuck and never kept from rejoining.
 const POLL_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 
-async fn poll_main_queue(consumer: &Arc<LiveConsumer>, stop: &CancellationToken) {
+async fn poll_main_queue(consumer: &Arc<LiveConsumer>, mut nudger: GroupNudger, stop: &CancellationToken) {
     let mut last_error_log: Option<Instant> = None;
     loop {
+        let due = consumer.context().rejoin.lock().unwrap_or_else(|e| e.into_inner()).due(Instant::now());
+        if let Some(nudge) = due {
+            if nudge == 1 {
+                tracing::info!("no partition assigned since the group dropped this member; nudging its coordinator");
+            }
+            if let Err(error) = nudger.nudge() {
+                tracing::warn!(%error, "cannot nudge the group coordinator");
+            }
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             // A new `recv` polls the queue at once.

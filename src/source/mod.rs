@@ -3,6 +3,7 @@
 pub mod decoding_reader;
 pub mod demo_feed;
 pub mod embedded;
+pub mod group_rejoin;
 pub mod jsonl;
 pub mod kafka;
 pub mod kafka_client;

@@ -58,6 +58,9 @@ pub struct PartitionTask {
     heads: [Option<Head>; SIDES],
     /// Offset after the last record received on each side (-1: none yet).
     received_next: [i64; SIDES],
+    /// The probe's measurement count when each side's last record arrived
+    /// ([`Positions::received_all_measured`]).
+    measured_before: [u64; SIDES],
     /// The end-of-partition marker is the last thing received on this side.
     at_end: [bool; SIDES],
     merger: Merger<SIDES>,
@@ -103,6 +106,7 @@ impl PartitionTask {
             sides,
             heads: Default::default(),
             received_next: [-1; SIDES],
+            measured_before: [0; SIDES],
             at_end: [false; SIDES],
             batch: Batch::default(),
             effects: Vec::new(),
@@ -222,11 +226,13 @@ impl PartitionTask {
             let keys = std::array::from_fn(|s| self.heads[s].as_ref().map(|h| h.order));
             let waited = self.waited_for();
             // A side may have unread records on the broker unless its end-of-partition marker
-            // came after its last record, or the probe saw nothing beyond what was received.
+            // came after its last record, or a probe measurement taken since then saw nothing
+            // beyond what was received (none comes while the broker is away).
             // Such a side is waited for longer, so the other one does not run ahead in event time
             // (the survey side of a backlog drains far faster than the interaction side).
             let behind = std::array::from_fn(|s| {
-                !self.at_end[s] && !self.positions.received_all_measured(s, self.received_next[s])
+                !self.at_end[s]
+                    && !self.positions.received_all_measured(s, self.received_next[s], self.measured_before[s])
             });
             match self.merger.pick(keys, waited, behind, now) {
                 Pick::Take(side) => {
@@ -328,6 +334,7 @@ impl PartitionTask {
                 self.received_next[side] = head.offset + 1;
                 self.at_end[side] = false;
                 self.positions.set_received(side, head.offset + 1);
+                self.measured_before[side] = self.positions.measurements(side);
                 self.heads[side] = Some(head);
             }
             Received::End => {
