@@ -62,7 +62,7 @@ impl PartialEq<&str> for CustomerId {
     }
 }
 
-pub(crate) const DASHES: [usize; 4] = [8, 13, 18, 23];
+const DASHES: [usize; 4] = [8, 13, 18, 23];
 
 /// Where the 32 hex digits of a UUID lie.
 const DIGITS: [usize; 32] = {

@@ -64,28 +64,28 @@ pub enum IdKey<'a> {
     Other(&'a str),
 }
 
+impl<'a> IdKey<'a> {
+    /// `uuid`: the id's bytes when it is a lowercase UUID; canonical unless they start like an
+    /// arena id (see the module comment).
+    fn new(id: &'a str, uuid: Option<[u8; 16]>) -> Self {
+        match uuid {
+            Some(bytes) if bytes[..4] != ARENA_MARK => IdKey::Uuid(bytes),
+            _ => IdKey::Other(id),
+        }
+    }
+}
+
 impl<'a> From<&'a str> for IdKey<'a> {
     fn from(id: &'a str) -> Self {
-        match parse_uuid(id) {
-            Some(bytes) => IdKey::Uuid(bytes),
-            None => IdKey::Other(id),
-        }
+        IdKey::new(id, uuid_bytes(id))
     }
 }
 
 impl<'a> From<&'a CustomerId> for IdKey<'a> {
     /// Without parsing: the decoder found the bytes already.
     fn from(id: &'a CustomerId) -> Self {
-        match id.uuid() {
-            Some(bytes) if bytes[..4] != ARENA_MARK => IdKey::Uuid(*bytes),
-            _ => IdKey::Other(id.as_str()),
-        }
+        IdKey::new(id.as_str(), id.uuid().copied())
     }
-}
-
-/// The 16 bytes of a canonical UUID id (see the module comment), or None.
-fn parse_uuid(id: &str) -> Option<StoredId> {
-    uuid_bytes(id).filter(|b| b[..4] != ARENA_MARK)
 }
 
 /// A stored id's text, borrowed from the arena or rendered from a UUID's bytes.
