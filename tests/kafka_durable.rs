@@ -149,8 +149,8 @@ async fn sigkill_three_times_equals_an_uninterrupted_replay() {
 /// again (`Durability::find_landed`; without it this test finds alerts published twice). No id
 /// is published twice, and the figures, messages and customer alerts are replay's. Threshold
 /// alerts are only checked for duplicates: after a stall of the partials producer, the cluster's
-/// rule evaluation has been seen to differ from replay's (about one run in four; not solved yet,
-/// see the README's "Known limitation").
+/// rule evaluation differed from replay's in 4 of 8 runs (not solved yet, see the README's "Known
+/// limitation").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_stall_past_the_message_timeout_publishes_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
