@@ -18,9 +18,10 @@
 //! assigned again 3 s after the brokers were seen reachable, in 6 runs of 6.
 //!
 //! Why it is harmless: the commit is a "simple" commit (generation -1, no member id) of offset 0
-//! of [`NUDGE_TOPIC`], a topic nobody consumes, so no consumer's position moves. A broker whose
-//! group has members refuses it (Kafka answers `ILLEGAL_GENERATION` or `UNKNOWN_MEMBER_ID`), and a
-//! broker that rejoins the member by itself has assigned partitions before [`GRACE`] runs out.
+//! of [`NUDGE_TOPIC`], a topic nobody consumes, so no consumer's position moves. Kafka's
+//! coordinator accepts a simple commit only for a group without members, and answers
+//! `UNKNOWN_MEMBER_ID` otherwise (its rule; not tried here, the tests run on tansu); and the
+//! nudges stop as soon as a broker that rejoins the member by itself assigns partitions.
 
 use std::time::{Duration, Instant};
 
