@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cxpulse::source::simulator::{write_jsonl, SimulationOptions};
@@ -103,6 +103,18 @@ impl Scenario {
     }
 }
 
+/// The config of a service consuming a [`Scenario`]: the replay's settings, a quick rejoin, and
+/// `kafka_properties` (more lines of `[kafka.properties]`).
+fn scenario_config(dir: &Path, bootstrap: &str, group: &str, port: u16, kafka_properties: &str) -> PathBuf {
+    write_config(
+        dir,
+        bootstrap,
+        group,
+        port,
+        &format!("{DURABLE_CONFIG}{TEST_RULES}\n{QUICK_REJOIN}{kafka_properties}"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_three_times_equals_an_uninterrupted_replay() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,8 +122,7 @@ async fn sigkill_three_times_equals_an_uninterrupted_replay() {
     let bootstrap = tansu.bootstrap();
 
     let port = free_port();
-    let config =
-        write_config(dir.path(), &bootstrap, "durable", port, &format!("{DURABLE_CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
+    let config = scenario_config(dir.path(), &bootstrap, "durable", port, "");
     let log = dir.path().join("service.log");
     let total = scenario.records.len() as u64;
     let mut rng = rand::thread_rng();
@@ -159,13 +170,8 @@ async fn a_broker_stall_past_the_message_timeout_publishes_nothing_twice() {
     let port = free_port();
     // Below the 6 s session timeout, so the group keeps its member; past the message timeout.
     let (stall, message_timeout) = (Duration::from_millis(2500), "1000");
-    let config = write_config(
-        dir.path(),
-        &bootstrap,
-        "stall",
-        port,
-        &format!("{DURABLE_CONFIG}{TEST_RULES}\n{QUICK_REJOIN}\"message.timeout.ms\" = \"{message_timeout}\"\n"),
-    );
+    let extra = format!("\"message.timeout.ms\" = \"{message_timeout}\"\n");
+    let config = scenario_config(dir.path(), &bootstrap, "stall", port, &extra);
     let log = dir.path().join("service.log");
     let service = Binary::start(&config, port, &log);
     let total = scenario.records.len() as u64;
@@ -205,8 +211,7 @@ async fn a_broker_outage_longer_than_the_session_timeout_is_survived() {
     let (first, rest) = scenario.records.split_at(scenario.records.len() / 2);
     produce(&bootstrap, first).await;
     let port = free_port();
-    let config =
-        write_config(dir.path(), &bootstrap, "outage", port, &format!("{DURABLE_CONFIG}{TEST_RULES}\n{QUICK_REJOIN}"));
+    let config = scenario_config(dir.path(), &bootstrap, "outage", port, "");
     let service = InProcess::start(&config, port);
     wait_until(Duration::from_secs(90), "the first half consumed", || async {
         events_seen(&service.metrics().await) == first.len() as u64

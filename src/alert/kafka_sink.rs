@@ -223,10 +223,8 @@ impl KafkaSink {
             last_error = Some(error);
         }
         let all = retry.landed.iter().all(Option::is_some);
-        match &last_error {
-            Some(error) => self.producer.renew_after(&producer, error),
-            None if !all => self.producer.renew_if_fatal(&producer),
-            None => {}
+        if !all {
+            self.producer.renew_after(&producer, last_error.as_ref());
         }
         Ok(all)
     }

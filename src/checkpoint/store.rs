@@ -212,7 +212,7 @@ impl KafkaStore {
                 },
                 _ = abandon.cancelled() => return Err(StoreError::Abandoned),
             };
-            self.producer.renew_after(&producer, &error);
+            self.producer.renew_after(&producer, Some(&error));
             tracing::warn!(topic = self.topic, partition, %error, retry_in = ?backoff, "cannot write checkpoint, retrying");
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}

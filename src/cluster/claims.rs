@@ -278,7 +278,7 @@ impl Claims {
         match producer.send(record, DELIVERY_TIMEOUT).await {
             Ok(delivery) => Ok(delivery.offset),
             Err((error, _)) => {
-                self.producer.renew_after(&producer, &error);
+                self.producer.renew_after(&producer, Some(&error));
                 Err(ClaimError::Produce(error.to_string()))
             }
         }

@@ -219,11 +219,7 @@ impl Outlet {
     pub fn publish(&mut self, partition: &Partition, progress: Progress, now: Millis) -> Sent {
         if let Some(error) = self.failed.take() {
             self.publisher.resend_all();
-            let producer = self.exchange.producer.get();
-            match error {
-                Some(error) => self.exchange.producer.renew_after(&producer, &error),
-                None => self.exchange.producer.renew_if_fatal(&producer),
-            }
+            self.exchange.producer.renew_after(&self.exchange.producer.get(), error.as_ref());
         }
         let producer = self.exchange.producer.get();
         let records = self.publisher.collect(partition.view(), partition.catalog(), progress, partition.clock(), now);
@@ -239,7 +235,7 @@ impl Outlet {
                 Err((error, _)) => {
                     tracing::debug!(%error, "partials record not queued; the next publish is full");
                     self.publisher.resend_all();
-                    exchange.producer.renew_after(&producer, &error);
+                    exchange.producer.renew_after(&producer, Some(&error));
                     break;
                 }
             }

@@ -6,8 +6,7 @@
 //! the epoch bump that follows (tansu 0.6.0 answers `PRODUCER_FENCED`, which librdkafka may
 //! report per record only). Every producer of the service (effects, changelog, partials, claims)
 //! goes through this type, and its callers, which all retry what failed, call
-//! [`RenewingProducer::renew_after`] (or [`RenewingProducer::renew_if_fatal`] when they have no
-//! error at hand) after a failure: a fresh producer (a new producer id) takes over, so their
+//! [`RenewingProducer::renew_after`] after a failure: a fresh producer (a new producer id) takes over, so their
 //! retries go through. What the failed producer held is what its callers retry; nothing else is
 //! lost. A record that failed although it landed would be sent twice by the new producer id: the
 //! effects' callers look for it on the broker first (`service::durable`, `find_landed`).
@@ -36,32 +35,30 @@ impl RenewingProducer {
         Ok(RenewingProducer { current, config: config.clone(), context, role })
     }
 
-    /// The producer to send with; pass it back to [`RenewingProducer::renew_if_fatal`] after a
+    /// The producer to send with; pass it back to [`RenewingProducer::renew_after`] after a
     /// failure.
     pub fn get(&self) -> SharedProducer {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Replaces `used` when it failed fatally (once, however many callers saw it fail). The
-    /// failed one is dropped off the runtime's threads: dropping a producer purges and flushes.
-    pub fn renew_if_fatal(&self, used: &SharedProducer) {
-        if let Some((code, reason)) = used.client().fatal_error() {
+    /// Replaces `used` after a failure when its producer id is refused for good: `error`, when
+    /// known, says so (tansu 0.6.0 refuses every later record of a producer whose records expired
+    /// with `PRODUCER_FENCED`, and librdkafka reports that per record without raising a fatal
+    /// error, so only the error itself tells); otherwise a fatal error does. Replaces it once,
+    /// however many callers saw it fail.
+    pub fn renew_after(&self, used: &SharedProducer, error: Option<&KafkaError>) {
+        use rdkafka::types::RDKafkaErrorCode::{InvalidProducerEpoch, ProducerFenced};
+        if let Some(error) =
+            error.filter(|e| matches!(e.rdkafka_error_code(), Some(ProducerFenced | InvalidProducerEpoch)))
+        {
+            self.renew(used, &error.to_string());
+        } else if let Some((code, reason)) = used.client().fatal_error() {
             self.renew(used, &format!("{code:?}: {reason}"));
         }
     }
 
-    /// Replaces `used` after `error` when that error means its producer id is refused for good,
-    /// else when it failed fatally. tansu 0.6.0 refuses every later record of a producer whose
-    /// records expired with `PRODUCER_FENCED`, and librdkafka reports that per record without
-    /// raising a fatal error, so only the error itself tells.
-    pub fn renew_after(&self, used: &SharedProducer, error: &KafkaError) {
-        use rdkafka::types::RDKafkaErrorCode::{InvalidProducerEpoch, ProducerFenced};
-        match error.rdkafka_error_code() {
-            Some(ProducerFenced | InvalidProducerEpoch) => self.renew(used, &error.to_string()),
-            _ => self.renew_if_fatal(used),
-        }
-    }
-
+    /// The failed producer is dropped off the runtime's threads: dropping a producer purges and
+    /// flushes.
     fn renew(&self, used: &SharedProducer, reason: &str) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if !Arc::ptr_eq(&current, used) {
