@@ -1,7 +1,7 @@
 //! The service's handle on the partials exchange: the merged partials, the reader thread, what a
 //! partition task needs to publish, and the `cxpulse_partials_*` metrics.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -130,7 +130,7 @@ impl Exchange {
         });
         let bucket_ms = settings.windows.iter().map(|w| w.bucket_ms).collect();
         let publisher = PartialsPublisher::new(partition, epoch, shape_of(settings), bucket_ms);
-        Outlet { exchange: Arc::clone(self), publisher, failed: Arc::default() }
+        Outlet { exchange: Arc::clone(self), publisher, ledger: Arc::default() }
     }
 
     /// Refreshes `cxpulse_partials_age_seconds` and returns why the cluster figures are not
@@ -167,34 +167,79 @@ pub struct Outlet {
     exchange: Arc<Exchange>,
     publisher: PartialsPublisher,
     /// What the deliveries of earlier publishes reported.
-    failed: Arc<Failures>,
+    ledger: Arc<Ledger>,
 }
 
-/// Failed deliveries of earlier publishes: one makes the next publish full, and the last error
-/// says whether the producer must be replaced first ([`RenewingProducer::renew_after`]).
+/// What became of an outlet's publishes, as their deliveries settle (in any task): a failure
+/// makes the next publish full, its error says whether the producer must be replaced first
+/// ([`RenewingProducer::renew_after`]), and each publish's outcome moves what the markers vouch
+/// for ([`PartialsPublisher::settle`]).
 #[derive(Debug, Default)]
-pub struct Failures {
-    failed: AtomicBool,
-    last: Mutex<Option<KafkaError>>,
+pub struct Ledger(Mutex<Entries>);
+
+#[derive(Debug, Default)]
+struct Entries {
+    failed: bool,
+    last_error: Option<KafkaError>,
+    /// Deliveries not settled yet, by publish sequence.
+    outstanding: BTreeMap<u64, usize>,
+    /// Publishes settled since the last [`Ledger::take`]: (sequence, every record delivered).
+    settled: Vec<(u64, bool)>,
 }
 
-impl Failures {
-    fn note(&self, error: Option<KafkaError>) {
-        if let Some(error) = error {
-            *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
-        }
-        self.failed.store(true, Ordering::Release);
+/// What [`Ledger::take`] hands the next publish.
+struct Settled {
+    /// `Some(last error, if known)` when a delivery failed since the last take.
+    failure: Option<Option<KafkaError>>,
+    outcomes: Vec<(u64, bool)>,
+}
+
+impl Ledger {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `Some(last error, if known)` when a delivery failed since the last call.
-    fn take(&self) -> Option<Option<KafkaError>> {
-        let failed = self.failed.swap(false, Ordering::AcqRel);
-        failed.then(|| self.last.lock().unwrap_or_else(PoisonError::into_inner).take())
+    /// A publish whose `records` deliveries are on their way.
+    fn sent(&self, sequence: u64, records: usize) {
+        self.entries().outstanding.insert(sequence, records);
+    }
+
+    /// One delivery of publish `sequence` settled: `None` delivered, `Some(error if known)` not.
+    fn settle(&self, sequence: u64, failure: Option<Option<KafkaError>>) {
+        let mut entries = self.entries();
+        let delivered = failure.is_none();
+        if let Some(error) = failure {
+            entries.failed = true;
+            if error.is_some() {
+                entries.last_error = error;
+            }
+        }
+        let Some(left) = entries.outstanding.get_mut(&sequence) else { return };
+        *left -= 1;
+        if *left == 0 || !delivered {
+            entries.outstanding.remove(&sequence);
+            entries.settled.push((sequence, delivered));
+        }
+    }
+
+    /// Publish `sequence` counts as lost, whatever its deliveries report later.
+    fn lose(&self, sequence: u64) {
+        let mut entries = self.entries();
+        entries.failed = true;
+        if entries.outstanding.remove(&sequence).is_some() {
+            entries.settled.push((sequence, false));
+        }
+    }
+
+    fn take(&self) -> Settled {
+        let mut entries = self.entries();
+        let failure = std::mem::take(&mut entries.failed).then(|| entries.last_error.take());
+        Settled { failure, outcomes: std::mem::take(&mut entries.settled) }
     }
 
     #[cfg(test)]
-    fn any(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+    fn any_failed(&self) -> bool {
+        self.entries().failed
     }
 }
 
@@ -217,12 +262,16 @@ impl Outlet {
     /// Sends one publish (the changes since the last, or everything after a failure) with the
     /// task's `progress`; what comes back says whether it was delivered.
     pub fn publish(&mut self, partition: &Partition, progress: Progress, now: Millis) -> Sent {
-        if let Some(error) = self.failed.take() {
+        let settled = self.ledger.take();
+        self.publisher.settle(settled.outcomes);
+        if let Some(error) = settled.failure {
             self.publisher.resend_all();
             self.exchange.producer.renew_after(&self.exchange.producer.get(), error.as_ref());
         }
         let producer = self.exchange.producer.get();
         let records = self.publisher.collect(partition.view(), partition.catalog(), progress, partition.clock(), now);
+        let sequence = self.publisher.sequence();
+        self.ledger.sent(sequence, records.len());
         let exchange = &self.exchange;
         let mut deliveries = Vec::with_capacity(records.len());
         let mut bytes = 0;
@@ -231,10 +280,10 @@ impl Outlet {
             bytes += key.len() + value.len();
             let out = FutureRecord::to(&exchange.topic).partition(PARTIALS_PARTITION).key(&key).payload(&value);
             match producer.send_result(out) {
-                Ok(delivery) => deliveries.push(delivery),
+                Ok(delivery) => deliveries.push((sequence, delivery)),
                 Err((error, _)) => {
                     tracing::debug!(%error, "partials record not queued; the next publish is full");
-                    self.publisher.resend_all();
+                    self.ledger.lose(sequence);
                     exchange.producer.renew_after(&producer, Some(&error));
                     break;
                 }
@@ -242,15 +291,16 @@ impl Outlet {
         }
         exchange.metrics.published_records.inc_by(deliveries.len() as u64);
         exchange.metrics.published_bytes.inc_by(bytes as u64);
-        Sent { deliveries, failed: Arc::clone(&self.failed), lost: false }
+        Sent { deliveries, ledger: Arc::clone(&self.ledger), lost: false }
     }
 }
 
-/// The deliveries of one publish (or of several, [`Sent::absorb`]).
+/// The deliveries of one publish (or of several, [`Sent::absorb`]), each with its publish's
+/// sequence.
 #[must_use]
 pub struct Sent {
-    deliveries: Vec<rdkafka::producer::DeliveryFuture>,
-    failed: Arc<Failures>,
+    deliveries: Vec<(u64, rdkafka::producer::DeliveryFuture)>,
+    ledger: Arc<Ledger>,
     /// A delivery already dropped by `absorb` failed.
     lost: bool,
 }
@@ -259,14 +309,13 @@ impl Sent {
     /// Adds a later publish's deliveries, first dropping the ones already settled, so that
     /// publishes waited for together (`partition_task::commit`) hold only what is in flight.
     pub fn absorb(&mut self, later: Sent) {
-        let (failed, lost) = (&self.failed, &mut self.lost);
-        self.deliveries.retain_mut(|delivery| match delivery.now_or_never() {
+        let (ledger, lost) = (&self.ledger, &mut self.lost);
+        self.deliveries.retain_mut(|(sequence, delivery)| match delivery.now_or_never() {
             None => true,
             Some(result) => {
-                if let Some(error) = failure(&result) {
-                    failed.note(error);
-                    *lost = true;
-                }
+                let failure = failure(&result);
+                *lost |= failure.is_some();
+                ledger.settle(*sequence, failure);
                 false
             }
         });
@@ -277,11 +326,10 @@ impl Sent {
     /// Waits for every delivery; a failure makes the next publish full.
     pub async fn delivered(self) -> bool {
         let mut all = !self.lost;
-        for delivery in self.deliveries {
-            if let Some(error) = failure(&delivery.await) {
-                self.failed.note(error);
-                all = false;
-            }
+        for (sequence, delivery) in self.deliveries {
+            let failure = failure(&delivery.await);
+            all &= failure.is_none();
+            self.ledger.settle(sequence, failure);
         }
         all
     }
@@ -289,10 +337,13 @@ impl Sent {
     /// [`Sent::delivered`], giving up after `limit` (a hand-over must not wait on a slow
     /// broker); what is not known delivered by then counts as lost (the next publish is full).
     pub async fn delivered_within(self, limit: Duration) -> bool {
-        let failed = Arc::clone(&self.failed);
+        let ledger = Arc::clone(&self.ledger);
+        let sequences: Vec<u64> = self.deliveries.iter().map(|(sequence, _)| *sequence).collect();
         let delivered = tokio::time::timeout(limit, self.delivered()).await.unwrap_or(false);
         if !delivered {
-            failed.note(None);
+            for sequence in sequences {
+                ledger.lose(sequence);
+            }
         }
         delivered
     }
@@ -310,13 +361,17 @@ mod tests {
     use rdkafka::producer::FutureProducer;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
-    fn sent(producer: &FutureProducer, topic: &str, n: usize, failed: &Arc<Failures>) -> Sent {
+    /// Publish `sequence` of `n` records.
+    fn sent(producer: &FutureProducer, topic: &str, sequence: u64, n: usize, ledger: &Arc<Ledger>) -> Sent {
+        ledger.sent(sequence, n);
         let deliveries = (0..n)
             .map(|i| {
-                producer.send_result(FutureRecord::<str, str>::to(topic).key("k").payload(&i.to_string())).unwrap()
+                let payload = i.to_string();
+                let record = FutureRecord::<str, str>::to(topic).key("k").payload(&payload);
+                (sequence, producer.send_result(record).unwrap())
             })
             .collect();
-        Sent { deliveries, failed: Arc::clone(failed), lost: false }
+        Sent { deliveries, ledger: Arc::clone(ledger), lost: false }
     }
 
     /// What a checkpoint waits for (`partition_task::commit`): publishes merged into one, settled
@@ -331,19 +386,23 @@ mod tests {
             .set("message.timeout.ms", "2000")
             .create()
             .unwrap();
-        let failed = Arc::new(Failures::default());
-        let mut all = sent(&producer, "partials", 3, &failed);
+        let ledger = Arc::new(Ledger::default());
+        let mut all = sent(&producer, "partials", 1, 3, &ledger);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        all.absorb(sent(&producer, "partials", 2, &failed));
+        all.absorb(sent(&producer, "partials", 2, 2, &ledger));
         assert!(all.deliveries.len() < 5, "the first publish's settled deliveries are dropped");
-        assert!(all.delivered().await && !failed.any());
+        assert!(all.delivered().await && !ledger.any_failed());
+        assert_eq!(ledger.take().outcomes, [(1, true), (2, true)], "each publish settles once, when all of it has");
 
         cluster.request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_RECORD; 20]);
-        let mut some_lost = sent(&producer, "partials", 1, &failed);
+        let mut some_lost = sent(&producer, "partials", 3, 1, &ledger);
         tokio::time::sleep(Duration::from_millis(500)).await;
         cluster.clear_request_errors(RDKafkaApiKey::Produce);
-        some_lost.absorb(sent(&producer, "partials", 1, &failed));
+        some_lost.absorb(sent(&producer, "partials", 4, 1, &ledger));
         assert!(!some_lost.delivered().await, "a lost record, even one settled before the wait, is reported");
-        assert!(failed.any(), "and the next publish is full");
+        assert!(ledger.any_failed(), "and the next publish is full");
+        let settled = ledger.take();
+        assert!(settled.failure.is_some());
+        assert_eq!(settled.outcomes, [(3, false), (4, true)], "the publish after a lost one can still land");
     }
 }

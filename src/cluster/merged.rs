@@ -25,9 +25,9 @@ use crate::window::{SegmentMetric, SegmentPartial, WindowFigures, WindowSpec};
 struct Published {
     epoch: u64,
     marker: Option<Marker>,
-    /// The clock of the latest marker of any epoch: how far the partition's rule-boundary
-    /// snapshots have arrived, kept while a new owner's first marker is on its way. `None` while
-    /// the partition may still have its first events unread (`Marker::idle`).
+    /// How far the partition's rule-boundary snapshots have arrived (`Marker::vouched`), kept
+    /// while a new owner has vouched for nothing yet. `Some(NEVER)`: idle, nothing to wait for.
+    /// `None` while the partition may have events unread or snapshots in flight.
     boundaries_through: Option<Millis>,
     segments: FnvHashMap<SegmentName, SegmentPartial>,
     /// Records since the last marker.
@@ -116,9 +116,13 @@ impl ClusterPartials {
                     }
                 }
                 published.marker = Some(marker);
-                if marker.clock != NEVER || marker.idle {
-                    published.boundaries_through = Some(marker.clock);
-                }
+                published.boundaries_through = match marker.vouched {
+                    _ if marker.idle => Some(NEVER),
+                    // Nothing vouched by this owner yet: an earlier owner's vouch still holds,
+                    // but a partition that was idle may now have events in flight.
+                    NEVER => published.boundaries_through.filter(|through| *through != NEVER),
+                    vouched => Some(vouched),
+                };
                 if marker.rules_released != NEVER {
                     self.boundaries.lock().unwrap_or_else(|e| e.into_inner()).forget_through(marker.rules_released);
                 }
@@ -171,10 +175,11 @@ impl ClusterPartials {
     }
 
     /// Runs `f` on the book of rule-boundary snapshots with the group's rule watermark: the
-    /// lowest clock the input partitions published. Every input partition is waited for until
-    /// it has a clock (or is idle), and a partition whose owner is gone or changing keeps its last
-    /// clock: its snapshots are part of every later boundary. Idle partitions (no event, none
-    /// unread) have nothing to contribute. `None` until the partition count is known.
+    /// lowest clock the input partitions vouched for (`Marker::vouched`). Every input partition
+    /// is waited for until it has vouched (or is idle), and a partition whose owner is gone or
+    /// changing keeps its last vouch: its snapshots are part of every later boundary. Idle
+    /// partitions (no event, none unread) have nothing to contribute. `None` until the partition
+    /// count is known.
     pub fn with_boundaries<T>(&self, f: impl FnOnce(&mut BoundaryBook, Millis) -> T) -> Option<T> {
         let partitions = self.input_partitions.load(std::sync::atomic::Ordering::Relaxed);
         let watermark = {
@@ -401,7 +406,7 @@ mod tests {
         Record::Marker {
             partition,
             epoch,
-            marker: Marker { clock, published_at: 0, tracked: 0, shape: 7, idle, rules_released },
+            marker: Marker { clock, published_at: 0, tracked: 0, shape: 7, idle, rules_released, vouched: clock },
         }
     }
 

@@ -23,9 +23,10 @@
 //!   lower one is dropped. So a paused instance that wakes after its partition moved (a zombie)
 //!   cannot overwrite the new owner's partials: its epoch is lower.
 //! - **Rule boundaries** (`detect::boundaries`): with its partials a partition publishes the
-//!   snapshot of its rule windows at every boundary it reached since, before the marker, so a
-//!   marker's clock tells every reader that the partition's snapshots up to it have arrived. The
-//!   owner of partition 0 judges a boundary once every input partition's clock is past it
+//!   snapshot of its rule windows at every boundary it reached since, and its markers vouch for
+//!   how far its snapshots have all reached the topic: only as far as its publishes are known
+//!   delivered in order (`publisher`), since a publish can be lost while a later one lands. The
+//!   owner of partition 0 judges a boundary once every input partition has vouched past it
 //!   (`ClusterPartials::with_boundaries`), and its markers say how far a checkpoint holds the
 //!   rule state, up to where every reader may drop snapshots.
 //! - **Staleness** (`merged::ClusterPartials::ages`): an owner publishes a marker every tick even

@@ -81,6 +81,10 @@ pub struct Marker {
     /// Partition 0 only (`NEVER` elsewhere): rule boundaries up to here are evaluated in the rule
     /// state its checkpoint holds, so readers may drop their snapshots (`detect::boundaries`).
     pub rules_released: Millis,
+    /// The partition's rule-boundary snapshots up to here have all reached the topic: its owner saw
+    /// every publish that carried them delivered (`cluster::publisher`). `NEVER`: none known yet.
+    /// Absent in markers of earlier versions, which meant `clock`.
+    pub vouched: Millis,
 }
 
 impl Record {
@@ -166,6 +170,7 @@ impl Record {
                 w.u64_fixed(marker.shape);
                 w.u8(u8::from(marker.idle));
                 w.zigzag(marker.rules_released);
+                w.zigzag(marker.vouched);
             }
             Record::Boundary { partition, epoch, slot, snapshot } => {
                 write_header(&mut w, BOUNDARY);
@@ -214,11 +219,10 @@ impl Record {
                 }
                 Record::Head { partition, epoch, segment, head }
             }
-            MARKER => Record::Marker {
-                partition,
-                epoch,
-                marker: Marker {
-                    clock: r.zigzag()?,
+            MARKER => {
+                let clock = r.zigzag()?;
+                let marker = Marker {
+                    clock,
                     published_at: r.zigzag()?,
                     tracked: r.zigzag()?,
                     shape: r.u64_fixed()?,
@@ -228,8 +232,10 @@ impl Record {
                         _ => return Err(DecodeError::Invalid { what: "idle" }),
                     },
                     rules_released: r.zigzag()?,
-                },
-            },
+                    vouched: if r.is_done() { clock } else { r.zigzag()? },
+                };
+                Record::Marker { partition, epoch, marker }
+            }
             BOUNDARY => {
                 let slot = small(r.varint()?, "slot")?;
                 let at = r.zigzag()?;
@@ -307,6 +313,7 @@ mod tests {
                     shape: u64::MAX,
                     idle: false,
                     rules_released: 99,
+                    vouched: 1_767_225_000_000,
                 },
             },
             Record::Boundary {
@@ -344,15 +351,23 @@ mod tests {
 
     #[test]
     fn hostile_values_are_refused_with_a_reason() {
-        let good = Record::Marker {
-            partition: 0,
-            epoch: 1,
-            marker: Marker { clock: 0, published_at: 0, tracked: 0, shape: 0, idle: true, rules_released: 0 },
+        let marker = Marker {
+            clock: 7,
+            published_at: 0,
+            tracked: 0,
+            shape: 0,
+            idle: true,
+            rules_released: 0,
+            vouched: -1_000_000,
+        };
+        let good = Record::Marker { partition: 0, epoch: 1, marker }.encode();
+        // An earlier version's marker ends before `vouched`, which then meant its clock.
+        let earlier = good.len() - 3;
+        for cut in (0..good.len()).filter(|cut| *cut != earlier) {
+            assert!(Record::decode(&good[..cut]).is_err(), "cut at {cut}");
         }
-        .encode();
-        for cut in 0..good.len() {
-            assert!(Record::decode(&good[..cut]).is_err());
-        }
+        let old = Record::Marker { partition: 0, epoch: 1, marker: Marker { vouched: 7, ..marker } };
+        assert_eq!(Record::decode(&good[..earlier]).unwrap(), old);
         let mut wrong = good.clone();
         wrong[5] = 2; // a checkpoint chunk's type
         assert!(Record::decode(&wrong).is_err());
