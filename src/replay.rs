@@ -170,8 +170,12 @@ impl Run {
                 }
                 publish(&mut self.sink, &mut self.effects, &self.metrics, &mut self.summary)?;
                 self.metrics.processing_time(received.elapsed().as_secs_f64());
-                limit = Rejection::new(Reason::CustomerLimit, "the partition tracks limits.max_customers already");
-                (outcome == Outcome::CustomerLimit).then_some(&limit)
+                if outcome != Outcome::CustomerLimit {
+                    None
+                } else {
+                    limit = Rejection::new(Reason::CustomerLimit, "the partition tracks limits.max_customers already");
+                    Some(&limit)
+                }
             }
         };
         if let Some(rejection) = refused {

@@ -46,8 +46,11 @@ impl PartitionContext {
     }
 
     fn partial(&self, segment: SegmentId, f: impl FnOnce(&mut SegmentPartial)) {
-        let mut partial =
-            self.view.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.settings.windows));
+        // Nearly always there already: `get_mut` skips the entry API's extra work.
+        let mut partial = match self.view.segments.get_mut(&segment) {
+            Some(partial) => partial,
+            None => self.view.segments.entry(segment).or_insert_with(|| SegmentPartial::new(&self.settings.windows)),
+        };
         partial.dirty = true;
         partial.unpublished = true;
         f(&mut partial);

@@ -79,8 +79,10 @@ impl WindowRing {
                 update(a);
             });
         } else {
-            self.update(from, moved);
-            self.update(ts, update);
+            // `from` is located past the memo, which stays on `ts`: the next event's time.
+            let from_k = bucket_of(from, self.bucket_ms);
+            self.write(from_k, from_k.rem_euclid(self.len()) as usize, moved);
+            self.write(k, index, update);
         }
     }
 
