@@ -14,7 +14,7 @@ runs=${1:-3} customers=${2:-30000} days=${3:-40} offline=${4:-1000000} partition
 kafka_bench_setup "$customers" "$days" "$partitions"
 
 echo "== offline: full checkpoint of $offline customers (examples/checkpoint_bench.rs)"
-target/release/examples/checkpoint_bench "$offline" 3
+target/dist/examples/checkpoint_bench "$offline" 3
 
 config() { # group durable
     printf '[kafka]\nbrokers = "%s"\ngroup_id = "%s"\n[http]\nlisten = "127.0.0.1:%s"\n[clock]\nmax_lag = "36500d"\n' \

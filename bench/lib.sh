@@ -7,14 +7,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # kafka_bench_setup CUSTOMERS DAYS PARTITIONS: a simulated file ($file, $events lines), a tansu
 # broker ($broker, stopped on exit with any service in $svc) holding it on the input topics, and
-# the release binaries ($bin, $client). $out is the output folder, $http a free port for the service.
+# the binaries of the dist profile ($bin, $client). $out is the output folder, $http a free port
+# for the service.
 kafka_bench_setup() {
     local customers=$1 days=$2 partitions=$3 tansu port
     out=bench/out
     mkdir -p "$out"
-    cargo build --release --quiet --bin cxpulse --example kafka_bench_client --example checkpoint_bench
-    bin=target/release/cxpulse
-    client=target/release/examples/kafka_bench_client
+    cargo build --profile dist --quiet --bin cxpulse --example kafka_bench_client --example checkpoint_bench
+    bin=target/dist/cxpulse
+    client=target/dist/examples/kafka_bench_client
     tansu=$(command -v tansu || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu")
     [ -x "$tansu" ] || { echo "tansu missing: run scripts/install-test-deps.sh" >&2; exit 1; }
     file=$out/kafka-$customers-$days.jsonl

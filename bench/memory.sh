@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000 10000000)
-cargo build --release --quiet --bin cxpulse --example gen_uuid_segments
-bin=target/release/cxpulse
-gen=target/release/examples/gen_uuid_segments
+cargo build --profile dist --quiet --bin cxpulse --example gen_uuid_segments
+bin=target/dist/cxpulse
+gen=target/dist/examples/gen_uuid_segments
 out=bench/out
 mkdir -p "$out"
 

@@ -16,10 +16,10 @@ cd "$(dirname "$0")/.."
 runs=${1:-3} sim_customers=${2:-20000} events=${3:-10000000}
 out=bench/out
 mkdir -p "$out"
-cargo build --release --quiet --bin cxpulse --example parse_only --example gen_uuid_segments
-bin=target/release/cxpulse
-parse=target/release/examples/parse_only
-gen=target/release/examples/gen_uuid_segments
+cargo build --profile dist --quiet --bin cxpulse --example parse_only --example gen_uuid_segments
+bin=target/dist/cxpulse
+parse=target/dist/examples/parse_only
+gen=target/dist/examples/gen_uuid_segments
 . bench/lib.sh
 
 sim=$out/sim-$sim_customers-365.jsonl

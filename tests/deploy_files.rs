@@ -499,8 +499,8 @@ fn dockerfile_is_multi_stage_non_root_and_health_checked() {
     let runtime = froms.last().unwrap();
     assert!(runtime.contains("slim") || runtime.contains("distroless"), "small runtime image expected: {runtime}");
     assert!(
-        instructions.iter().any(|i| i.contains("cargo build --release --locked")),
-        "release build with the lock file"
+        instructions.iter().any(|i| i.contains("cargo build --profile dist --locked")),
+        "optimised build (the dist profile) with the lock file"
     );
     assert!(
         instructions.iter().any(|i| i.starts_with("COPY --from=builder")),
