@@ -77,7 +77,8 @@ pub struct PartialsPublisher {
 #[derive(Debug)]
 struct Unsettled {
     clock: Millis,
-    /// Sent every kept snapshot: it closes a gap that began after `dropped_through`.
+    /// A full publish: the latest boundary dropped before it. It sent again every snapshot after
+    /// that one, so it closes a gap that began later (an earlier one lost snapshots).
     full_after: Option<Millis>,
     /// `Some(delivered)` once known.
     outcome: Option<bool>,
