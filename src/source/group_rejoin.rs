@@ -61,11 +61,6 @@ impl RejoinSchedule {
         *self = RejoinSchedule::default();
     }
 
-    /// A loss was followed by no assignment yet.
-    pub fn unassigned(&self) -> bool {
-        self.lost_at.is_some()
-    }
-
     /// `Some(n)` when the n-th nudge since the loss is due now (and counts it as sent).
     pub fn due(&mut self, now: Instant) -> Option<u32> {
         let waited = now.saturating_duration_since(self.lost_at?);
@@ -123,12 +118,6 @@ impl GroupNudger {
         let _ = handle.poll(Duration::ZERO);
         Ok(())
     }
-
-    /// Closes the handle once the group assigned again: it holds broker connections, and the
-    /// next loss may never come.
-    pub fn rest(&mut self) {
-        self.handle = None;
-    }
 }
 
 #[cfg(test)]
@@ -149,9 +138,7 @@ mod tests {
         assert_eq!(schedule.due(at(4_000)), Some(2));
         assert_eq!(schedule.due(at(120_000)), Some(3));
         assert_eq!(schedule.due(at(121_000)), None, "gave up");
-        assert!(schedule.unassigned());
         schedule.assigned();
-        assert!(!schedule.unassigned());
         assert_eq!(schedule.due(at(125_000)), None);
         schedule.lost(at(130_000));
         assert_eq!(schedule.due(at(133_000)), Some(1), "a new loss starts again");

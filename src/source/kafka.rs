@@ -243,13 +243,7 @@ const POLL_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 async fn poll_main_queue(consumer: &Arc<LiveConsumer>, mut nudger: GroupNudger, stop: &CancellationToken) {
     let mut last_error_log: Option<Instant> = None;
     loop {
-        let (due, unassigned) = {
-            let mut schedule = consumer.context().rejoin.lock().unwrap_or_else(|e| e.into_inner());
-            (schedule.due(Instant::now()), schedule.unassigned())
-        };
-        if !unassigned {
-            nudger.rest();
-        }
+        let due = consumer.context().rejoin.lock().unwrap_or_else(|e| e.into_inner()).due(Instant::now());
         if let Some(nudge) = due {
             if nudge == 1 {
                 tracing::info!("no partition assigned since the group dropped this member; nudging its coordinator");
