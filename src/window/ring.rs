@@ -14,7 +14,12 @@ use crate::event::Millis;
 #[derive(Debug, Clone)]
 pub struct WindowRing {
     bucket_ms: i64,
-    slots: Box<[(i64, BucketAggregate)]>,
+    /// The bucket index each slot holds (`i64::MIN`: none yet), apart from the aggregates: a
+    /// customer's previous activity moves out of a random older bucket, and this dense array
+    /// (8 bytes a slot) answers "still held?" from cache, so only a bucket still held is touched
+    /// in memory, one cache line of it, and one long gone not at all.
+    keys: Box<[i64]>,
+    aggs: Box<[BucketAggregate]>,
     /// `live_delta` of every bucket that has been recycled or written too late for its slot: the
     /// count of live customers before the oldest bucket still held.
     live_base: i64,
@@ -39,7 +44,8 @@ impl WindowRing {
         let n = (size_ms / bucket_ms).max(1) as usize;
         WindowRing {
             bucket_ms,
-            slots: vec![(i64::MIN, BucketAggregate::default()); n].into_boxed_slice(),
+            keys: vec![i64::MIN; n].into_boxed_slice(),
+            aggs: vec![BucketAggregate::default(); n].into_boxed_slice(),
             live_base: 0,
             kept_base: 0,
             touched: vec![0; n.div_ceil(64)].into_boxed_slice(),
@@ -48,11 +54,11 @@ impl WindowRing {
     }
 
     pub fn len(&self) -> i64 {
-        self.slots.len() as i64
+        self.keys.len() as i64
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.keys.is_empty()
     }
 
     /// Applies `update` to the bucket that holds `ts`.
@@ -105,8 +111,8 @@ impl WindowRing {
     }
 
     fn write(&mut self, k: i64, index: usize, update: impl FnOnce(&mut BucketAggregate)) {
-        let slot = &mut self.slots[index];
-        if slot.0 > k {
+        let held = self.keys[index];
+        if held > k {
             // That bucket is long gone; only the live count still needs the change.
             let mut scratch = BucketAggregate::default();
             update(&mut scratch);
@@ -114,12 +120,14 @@ impl WindowRing {
             self.kept_base += scratch.kept_delta;
             return;
         }
-        if slot.0 < k {
-            self.live_base += slot.1.live_delta;
-            self.kept_base += slot.1.kept_delta;
-            *slot = (k, BucketAggregate::default());
+        let agg = &mut self.aggs[index];
+        if held < k {
+            self.live_base += agg.live_delta;
+            self.kept_base += agg.kept_delta;
+            self.keys[index] = k;
+            *agg = BucketAggregate::default();
         }
-        update(&mut slot.1);
+        update(agg);
         self.touched[index / 64] |= 1 << (index % 64);
     }
 
@@ -131,7 +139,7 @@ impl WindowRing {
 
     /// The buckets this ring holds, `(bucket index, aggregate)`, in slot order (checkpoints).
     pub(crate) fn held_buckets(&self) -> impl Iterator<Item = (i64, &BucketAggregate)> + '_ {
-        self.slots.iter().filter(|(k, _)| *k != i64::MIN).map(|(k, a)| (*k, a))
+        self.keys.iter().zip(self.aggs.iter()).filter(|(k, _)| **k != i64::MIN).map(|(k, a)| (*k, a))
     }
 
     pub(crate) fn live_base(&self) -> i64 {
@@ -141,11 +149,12 @@ impl WindowRing {
     /// Puts back a bucket read from a checkpoint; `false` when its slot already holds another.
     pub(crate) fn restore_bucket(&mut self, k: i64, agg: BucketAggregate) -> bool {
         let n = self.len();
-        let slot = &mut self.slots[k.rem_euclid(n) as usize];
-        if slot.0 != i64::MIN && slot.0 != k {
+        let index = k.rem_euclid(n) as usize;
+        if self.keys[index] != i64::MIN && self.keys[index] != k {
             return false;
         }
-        *slot = (k, agg);
+        self.keys[index] = k;
+        self.aggs[index] = agg;
         true
     }
 
@@ -156,8 +165,7 @@ impl WindowRing {
             while bits != 0 {
                 let index = word_index * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let (k, agg) = &self.slots[index];
-                f(index, *k, agg);
+                f(index, self.keys[index], &self.aggs[index]);
             }
         }
     }
@@ -166,15 +174,18 @@ impl WindowRing {
     /// marks.
     pub(crate) fn take_all(&mut self, mut f: impl FnMut(usize, i64, &BucketAggregate)) {
         self.touched.iter_mut().for_each(|w| *w = 0);
-        for (index, (k, agg)) in self.slots.iter().enumerate().filter(|(_, (k, _))| *k != i64::MIN) {
-            f(index, *k, agg);
+        for (index, (k, agg)) in self.keys.iter().zip(self.aggs.iter()).enumerate() {
+            if *k != i64::MIN {
+                f(index, *k, agg);
+            }
         }
     }
 
     /// Overwrites a slot with what another instance published for it (`cluster::merged`).
     pub(crate) fn put_slot(&mut self, slot: usize, k: i64, agg: BucketAggregate) {
-        if let Some(s) = self.slots.get_mut(slot) {
-            *s = (k, agg);
+        if let (Some(key), Some(held)) = (self.keys.get_mut(slot), self.aggs.get_mut(slot)) {
+            *key = k;
+            *held = agg;
         }
     }
 
@@ -198,7 +209,7 @@ impl WindowRing {
         let oldest = k_now - self.len();
         let mut live = self.live_base;
         let mut kept = self.kept_base;
-        for (k, agg) in self.slots.iter() {
+        for (k, agg) in self.keys.iter().zip(self.aggs.iter()) {
             if *k > oldest && *k <= k_now {
                 match only {
                     Some(metric) => into.merge_for(agg, metric),
@@ -219,7 +230,7 @@ impl WindowRing {
         let k_now = bucket_of(now, self.bucket_ms);
         let oldest = k_now - self.len();
         let mut live = self.live_base;
-        for (k, agg) in self.slots.iter() {
+        for (k, agg) in self.keys.iter().zip(self.aggs.iter()) {
             if *k > oldest && *k <= k_now {
                 if let Some(slot) = into.get_mut((*k - oldest - 1) as usize) {
                     slot.merge(agg);
@@ -259,7 +270,7 @@ mod tests {
                 one.update_moved(from, ts, moved, update);
                 two.update(from, moved);
                 two.update(ts, update);
-                assert_eq!(one.slots, two.slots, "from {from} ts {ts} warm {warm:?}");
+                assert_eq!((&one.keys, &one.aggs), (&two.keys, &two.aggs), "from {from} ts {ts} warm {warm:?}");
                 assert_eq!((one.live_base, one.kept_base), (two.live_base, two.kept_base));
                 assert_eq!(one.touched, two.touched);
             }
