@@ -234,7 +234,7 @@ async fn assert_group_equals_replay(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_one_leaving_one_added_export_the_replays_figures() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let tansu = Tansu::start();
     let bootstrap = tansu.bootstrap();
     create_default_topics(&bootstrap, PARTITIONS).await;
@@ -276,12 +276,15 @@ async fn three_instances_one_leaving_one_added_export_the_replays_figures() {
 /// The heir joins after the session timeout: tansu 0.6.0's coordinator drops a silent member
 /// when another one joins, but when the silent member's partners merely heartbeat it drops it and
 /// then leaves its partitions unassigned (seen with SIGKILL and SIGSTOP, two and three members).
+///
+/// Where the freeze falls is up to chance, so a run covers one of several interleavings. This test
+/// found two holes, which failed about one run in five: a record handed to the producer on waking,
+/// after the check that the instance still owned the partition, and a checkpoint meta sent on
+/// waking that left a new owner's restore naming pieces it had since deleted. To look into a
+/// failure, run it with `TEST_KEEP_DIRS=1 TEST_SERVICE_LOG=info,cxpulse=debug`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "flaky since 2026-12-02: in 3 of its last 9 runs on the build machine the thawed zombie's \
-            partition ended with a customer alert published twice or cluster figures off replay's; \
-            not explained yet (closing note of that day); run with --ignored"]
 async fn an_instance_paused_past_the_session_timeout_publishes_nothing_twice() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let tansu = Tansu::start();
     let bootstrap = tansu.bootstrap();
     create_default_topics(&bootstrap, PARTITIONS).await;
@@ -355,13 +358,50 @@ async fn a_fenced_owner_learns_it_at_its_next_confirmation() {
     // A second owner fences partition 1; partition 0 is not concerned.
     let mut second = Ownership::take(&second_store, 1, &stop).await.unwrap().unwrap();
     assert!(second.had_owner());
-    assert!(first.confirm(&first_store).await.unwrap(), "within the lease the first owner does not ask");
     tokio::time::sleep(LEASE).await;
     assert!(!first.confirm(&first_store).await.unwrap(), "past the lease the first owner sees the fence");
     assert!(second.confirm(&second_store).await.unwrap(), "the new owner stays the owner");
     let mut other = Ownership::take(&first_store, 0, &stop).await.unwrap().unwrap();
     tokio::time::sleep(LEASE).await;
     assert!(other.confirm(&first_store).await.unwrap(), "a fence is per partition");
+}
+
+/// An owner hands a record to a producer only within its lease (`checkpoint::ownership`): past
+/// it, a round of a checkpoint write or of an effects delivery sends nothing, and the records
+/// wait for the next round, which the owner starts only after confirming again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_handed_to_a_producer_past_the_lease() {
+    use cxpulse::alert::kafka_sink::{KafkaSink, OutRecord, Output, Retry};
+    use cxpulse::checkpoint::store::{KafkaStore, Store, WriteRounds};
+    use cxpulse::checkpoint::Record;
+    use std::time::Instant;
+    let tansu = Tansu::start();
+    let bootstrap = tansu.bootstrap();
+    let topics = cxpulse::config::load(None, &[]).unwrap().kafka.topics;
+    create_topics(&bootstrap, &[("cx.lease-changelog", 1), (topics.alerts.as_str(), 1)]).await;
+    let mut config = rdkafka::ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    let mut producer = config.clone();
+    producer.set("enable.idempotence", "true").set("acks", "all");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (past, ahead) = (Some(Instant::now()), Some(Instant::now() + Duration::from_secs(60)));
+
+    let store = Store::Kafka(KafkaStore::new("cx.lease-changelog", &producer, &config).unwrap());
+    let checkpoint = [Record { key: "0/meta".into(), value: Some(b"state".to_vec()) }];
+    let mut rounds = WriteRounds::new(&checkpoint);
+    assert!(!rounds.next(&store, past, &stop).await.unwrap(), "past the lease the record waits");
+    assert_eq!(store.end(0).await.unwrap(), Some(0), "nothing was written");
+    assert!(rounds.next(&store, ahead, &stop).await.unwrap(), "within it the record is written");
+    assert_eq!((store.end(0).await.unwrap(), rounds.end), (Some(1), Some(1)));
+
+    let sink = KafkaSink::new(&producer, Default::default(), &topics, Default::default()).unwrap();
+    let alert =
+        OutRecord { output: Output::Alerts, key: Some(b"c-1".to_vec()), value: Some(b"{}".to_vec()), headers: Vec::new(), partition: Some(0) };
+    let (alerts, mut retry) = ([alert], Retry::default());
+    assert!(!sink.deliver_round(&alerts, &mut retry, past, &stop).await.unwrap(), "past the lease the alert waits");
+    assert!(read_topic(&bootstrap, &topics.alerts, 1, Duration::from_secs(2)).is_empty(), "nothing was published");
+    assert!(sink.deliver_round(&alerts, &mut retry, ahead, &stop).await.unwrap(), "within it the alert is published");
+    assert_eq!(read_topic(&bootstrap, &topics.alerts, 1, Duration::from_secs(30)).len(), 1);
 }
 
 /// Waits until the running instances own every partition between them, each exactly once, and
@@ -391,7 +431,7 @@ async fn settle(instances: &[Option<Binary>]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_instance_exports_equal_local_and_cluster_figures() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = test_dir();
     let tansu = Tansu::start();
     let bootstrap = tansu.bootstrap();
     create_default_topics(&bootstrap, 2).await;

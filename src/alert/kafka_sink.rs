@@ -10,7 +10,7 @@
 //! (with the same deterministic id).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -186,26 +186,30 @@ impl KafkaSink {
     /// lands (partition, offset). `Ok(true)` once all have landed; `Ok(false)`: some failed and are
     /// to be sent again after [`Retry::wait`]. The caller decides whether to retry, so that a
     /// paused owner does not re-send what timed out in the producer's queue meanwhile
-    /// (`checkpoint::ownership`).
+    /// (`checkpoint::ownership`). With `lease`, a record is handed to the producer only before
+    /// that instant; those left over stay pending for the next round, without counting as failed.
     pub async fn deliver_round(
         &self,
         records: &[OutRecord],
         retry: &mut Retry,
+        lease: Option<Instant>,
         abandon: &CancellationToken,
     ) -> Result<bool, PublishError> {
         retry.landed.resize(records.len(), None);
         retry.value_dropped.resize(records.len(), false);
         let pending: Vec<usize> = retry.pending().collect();
         let producer = self.producer.get();
-        let sends = pending.iter().map(|i| self.attempt(&producer, &records[*i], retry.value_dropped[*i], abandon));
+        let sends =
+            pending.iter().map(|i| self.attempt(&producer, &records[*i], retry.value_dropped[*i], lease, abandon));
         let mut last_error = None;
         for (i, result) in pending.iter().zip(futures::future::join_all(sends).await) {
             let error = match result? {
-                Ok(delivery) => {
+                Some(Ok(delivery)) => {
                     retry.landed[*i] = Some((delivery.partition, delivery.offset));
                     continue;
                 }
-                Err(e) => e,
+                Some(Err(e)) => e,
+                None => continue,
             };
             let record = &records[*i];
             if is_too_large(&error) && record.output == Output::DeadLetter && !retry.value_dropped[*i] {
@@ -229,14 +233,16 @@ impl KafkaSink {
         Ok(all)
     }
 
-    /// One send: `Ok(Ok)` delivered, `Ok(Err)` failed (retry), `Err` abandoned.
+    /// One send: `Ok(Some(Ok))` delivered, `Ok(Some(Err))` failed (retry), `Ok(None)` not handed
+    /// over because `lease` had passed, `Err` abandoned.
     async fn attempt(
         &self,
         producer: &FutureProducer<LoggingContext>,
         record: &OutRecord,
         value_dropped: bool,
+        lease: Option<Instant>,
         abandon: &CancellationToken,
-    ) -> Result<Result<Delivery, KafkaError>, PublishError> {
+    ) -> Result<Option<Result<Delivery, KafkaError>>, PublishError> {
         let abandoned = || PublishError::Abandoned { output: record.output.label() };
         loop {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 1);
@@ -256,14 +262,18 @@ impl KafkaSink {
             if let (Some(value), false) = (&record.value, value_dropped) {
                 out = out.payload(value.as_slice());
             }
+            // Checked with nothing to wait for before the hand-over, so no pause can come between.
+            if lease.is_some_and(|until| Instant::now() >= until) {
+                return Ok(None);
+            }
             match producer.send_result(out) {
                 Ok(delivery) => {
                     return tokio::select! {
-                        result = delivery => Ok(match result {
+                        result = delivery => Ok(Some(match result {
                             Ok(Ok(delivery)) => Ok(delivery),
                             Ok(Err((e, _))) => Err(e),
                             Err(_) => Err(KafkaError::Canceled),
-                        }),
+                        })),
                         _ = abandon.cancelled() => Err(abandoned()),
                     };
                 }
@@ -273,7 +283,7 @@ impl KafkaSink {
                         _ = abandon.cancelled() => return Err(abandoned()),
                     }
                 }
-                Err((e, _)) => return Ok(Err(e)),
+                Err((e, _)) => return Ok(Some(Err(e))),
             }
         }
     }
@@ -334,7 +344,7 @@ mod tests {
         let records = [record];
         let (mut retry, abandon) = (Retry::default(), CancellationToken::new());
         let mut failed_rounds = 0;
-        while !sink.deliver_round(&records, &mut retry, &abandon).await.unwrap() {
+        while !sink.deliver_round(&records, &mut retry, None, &abandon).await.unwrap() {
             failed_rounds += 1;
             assert!(failed_rounds < 6, "the batch never landed: the failed producer was kept");
             retry.wait(&abandon).await.unwrap();

@@ -12,8 +12,8 @@
 //! Changelog partition p is written only by the owner of input partition p. A new owner first
 //! writes a *fence* record (`p/owner`) there, before it reads p's checkpoint, and remembers the
 //! offset after its own last write (`own_end`; each checkpoint write moves it). Before it
-//! publishes effects or writes a checkpoint, an owner whose last confirmation is older than
-//! [`LEASE`] asks the changelog partition's end: if it lies past `own_end`, someone else wrote
+//! publishes effects or writes a checkpoint, an owner whose last confirmation is older than half
+//! a [`LEASE`] asks the changelog partition's end: if it lies past `own_end`, someone else wrote
 //! there, and if that includes a fence, another instance owns p now. The task then publishes
 //! nothing more for p (its batch is dropped, its offsets not stored) and waits for its revoke;
 //! the new owner reprocesses that input from its checkpoint. Records past `own_end` with no fence
@@ -29,7 +29,11 @@
 //! acknowledgement and mostly spent restoring anyway), then reads its outputs' ends and reads
 //! back what was published past its checkpoint (`checkpoint::effects`): those ids are
 //! suppressed. An old owner hands a record to its producer only within [`LEASE`] of a
-//! confirmation that saw no fence, i.e. of a moment before the fence was written; and the
+//! confirmation that saw no fence, i.e. of a moment before the fence was written: the lease is
+//! checked right before each hand-off ([`Ownership::lease_until`]), since a pause may fall after
+//! the confirmation, and a record whose lease ran out is not sent but waits for a new
+//! confirmation (`tests/kafka_cluster.rs` once caught a record handed over on waking, seconds
+//! after the new owner's read-back: published twice). And the
 //! producer sends a record within `message.timeout.ms` of receiving it or fails it (librdkafka
 //! scans its queues for expired records before it sends, also right after a pause). A failed
 //! record is sent again only after a new confirmation (`KafkaSink::deliver_round`). So whatever an
@@ -37,8 +41,17 @@
 //! back, unless a request already on its way takes longer than the remaining second to be
 //! appended (a broker or network stalling exactly then): that is the window of risk. A partition
 //! whose changelog was empty before the fence had no earlier owner and does not wait.
-//! Checkpoints obey the same check, so a zombie overwrites the new owner's checkpoint only within
-//! the same window, and the meta it would leave describes a consistent state of its own.
+//!
+//! Checkpoints obey the same rules: the changelog producer has the same short
+//! `message.timeout.ms`, and an owner confirms before every round of sends of a checkpoint (its
+//! chunks, its meta, its tombstones, and each retry), not only when it starts one, and hands each
+//! record over within its lease, since a pause may fall in the middle of it. So an old owner's last checkpoint records land within the same
+//! time after the fence. The new owner restores from what it reads right after its fence and,
+//! once the wait is over, asks whether anything was written after the fence; if so it reads the
+//! checkpoint again and restores from that. Otherwise a meta of the old chain landing after the
+//! restore would become the partition's latest, naming pieces the new owner deletes (a new base
+//! tombstones the chain it continued) or writes again under the same keys: the next restore
+//! would fail, or read a mixture of two chains.
 //!
 //! A directory store has a single instance by design: nothing to fence there. Without
 //! checkpoints (`checkpoint.enabled = false`) there is no changelog and no fencing; partials are
@@ -116,10 +129,22 @@ impl Ownership {
         }
     }
 
-    /// Whether this instance still owns the partition: asks the changelog when the last
-    /// confirmation is older than [`LEASE`].
+    /// Whether anything was written to the changelog partition after this owner's last write.
+    pub async fn written_since(&self, store: &Store) -> Result<bool, StoreError> {
+        Ok(store.end(self.partition).await?.is_some_and(|end| end > self.own_end))
+    }
+
+    /// Until when this owner may hand records to a producer: [`LEASE`] after its last
+    /// confirmation. Checked right before each hand-off, with nothing to wait for in between, so a
+    /// pause anywhere after the confirmation (even between it and the send) is caught.
+    pub fn lease_until(&self) -> Instant {
+        self.confirmed + LEASE
+    }
+
+    /// Whether this instance still owns the partition: asks the changelog once half the lease is
+    /// gone, so a confirmed owner has at least half a lease left to hand its records over.
     pub async fn confirm(&mut self, store: &Store) -> Result<bool, StoreError> {
-        if self.confirmed.elapsed() < LEASE {
+        if self.confirmed.elapsed() < LEASE / 2 {
             return Ok(true);
         }
         let asked = Instant::now();

@@ -50,21 +50,12 @@ pub enum Store {
 }
 
 impl Store {
-    /// Writes records in order and returns once all are durable; retries until `abandon`. In a
-    /// changelog topic: the offset after the last of them (`None` in a directory).
+    /// Writes records and returns once all are durable; retries until `abandon`. In a changelog
+    /// topic: the offset after the last of them (`None` in a directory).
     pub async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<Option<i64>, StoreError> {
-        match self {
-            Store::Kafka(k) => k.write(records, abandon).await,
-            Store::Directory(d) => {
-                let (dir, records) = (d.clone(), records.to_vec());
-                let write = tokio::task::spawn_blocking(move || dir.write(&records));
-                tokio::select! {
-                    done = write => done.map_err(|e| StoreError::Io { path: d.root.display().to_string(),
-                        source: std::io::Error::other(e.to_string()) })?.map(|()| None),
-                    _ = abandon.cancelled() => Err(StoreError::Abandoned),
-                }
-            }
-        }
+        let mut rounds = WriteRounds::new(records);
+        while !rounds.next(self, None, abandon).await? {}
+        Ok(rounds.end)
     }
 
     /// The end (high watermark) of a changelog partition; `None` in a directory.
@@ -189,37 +180,100 @@ impl KafkaStore {
         Ok(())
     }
 
-    async fn write(&self, records: &[Record], abandon: &CancellationToken) -> Result<Option<i64>, StoreError> {
-        let sends = records.iter().map(|r| self.write_one(r, abandon));
-        let offsets = futures::future::join_all(sends).await.into_iter().collect::<Result<Vec<i64>, _>>()?;
-        Ok(offsets.into_iter().max().map(|last| last + 1))
+    /// Sends one record once: its offset once acknowledged, or the producer's error (after which
+    /// a producer that failed for good is replaced); `None`: not sent, `lease` had passed.
+    async fn send(
+        &self,
+        record: &Record,
+        lease: Option<Instant>,
+        abandon: &CancellationToken,
+    ) -> Result<Option<Result<i64, rdkafka::error::KafkaError>>, StoreError> {
+        let mut out =
+            FutureRecord::<str, [u8]>::to(&self.topic).key(record.key.as_str()).partition(partition_of(&record.key));
+        if let Some(value) = &record.value {
+            out = out.payload(value.as_slice());
+        }
+        let producer = self.producer.get();
+        if lease.is_some_and(|until| Instant::now() >= until) {
+            return Ok(None);
+        }
+        // No waiting for room in a full queue: the record would be handed over after the wait,
+        // past the lease. A full queue fails the record, which the next round sends again.
+        let error = tokio::select! {
+            result = producer.send(out, Duration::ZERO) => match result {
+                Ok(delivery) => return Ok(Some(Ok(delivery.offset))),
+                Err((e, _)) => e,
+            },
+            _ = abandon.cancelled() => return Err(StoreError::Abandoned),
+        };
+        self.producer.renew_after(&producer, Some(&error));
+        Ok(Some(Err(error)))
+    }
+}
+
+/// A write done in rounds: each sends every record not acknowledged yet once, and a round with
+/// failures is followed by a growing pause. A caller that must check something before each
+/// round (an owner confirming it still owns the partition, `service::durable`) drives the rounds
+/// itself; [`Store::write`] simply runs them to the end.
+pub struct WriteRounds<'a> {
+    pending: Vec<&'a Record>,
+    backoff: Duration,
+    /// The offset after the last record acknowledged so far (`None`: none yet, or a directory).
+    pub end: Option<i64>,
+}
+
+impl<'a> WriteRounds<'a> {
+    pub fn new(records: &'a [Record]) -> Self {
+        WriteRounds { pending: records.iter().collect(), backoff: FIRST_BACKOFF, end: None }
     }
 
-    /// Writes one record; its offset once acknowledged.
-    async fn write_one(&self, record: &Record, abandon: &CancellationToken) -> Result<i64, StoreError> {
-        let partition = partition_of(&record.key);
-        let mut backoff = FIRST_BACKOFF;
-        loop {
-            let mut out = FutureRecord::<str, [u8]>::to(&self.topic).key(record.key.as_str()).partition(partition);
-            if let Some(value) = &record.value {
-                out = out.payload(value.as_slice());
+    /// One round; `true` once every record is durable. With `lease`, a record is handed to the
+    /// producer only before that instant (`checkpoint::ownership`); those left over wait for the
+    /// next round, without a pause.
+    pub async fn next(
+        &mut self,
+        store: &Store,
+        lease: Option<Instant>,
+        abandon: &CancellationToken,
+    ) -> Result<bool, StoreError> {
+        let k = match store {
+            Store::Kafka(k) => k,
+            Store::Directory(d) => {
+                let (dir, records) = (d.clone(), self.pending.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+                let write = tokio::task::spawn_blocking(move || dir.write(&records));
+                tokio::select! {
+                    done = write => done.map_err(|e| StoreError::Io { path: d.root.display().to_string(),
+                        source: std::io::Error::other(e.to_string()) })??,
+                    _ = abandon.cancelled() => return Err(StoreError::Abandoned),
+                }
+                return Ok(true);
             }
-            let producer = self.producer.get();
-            let error = tokio::select! {
-                result = producer.send(out, Duration::from_secs(5)) => match result {
-                    Ok(delivery) => return Ok(delivery.offset),
-                    Err((e, _)) => e,
-                },
-                _ = abandon.cancelled() => return Err(StoreError::Abandoned),
-            };
-            self.producer.renew_after(&producer, Some(&error));
-            tracing::warn!(topic = self.topic, partition, %error, retry_in = ?backoff, "cannot write checkpoint, retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = abandon.cancelled() => return Err(StoreError::Abandoned),
+        };
+        let sent = futures::future::join_all(self.pending.iter().map(|r| k.send(r, lease, abandon))).await;
+        let (mut failed, mut error) = (Vec::new(), None);
+        for (record, sent) in self.pending.iter().zip(sent) {
+            match sent? {
+                Some(Ok(offset)) => self.end = self.end.max(Some(offset + 1)),
+                Some(Err(e)) => {
+                    failed.push(*record);
+                    error = Some(e);
+                }
+                None => failed.push(*record),
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+        self.pending = failed;
+        if self.pending.is_empty() {
+            return Ok(true);
+        }
+        let Some(error) = error else { return Ok(false) };
+        let backoff = self.backoff;
+        tracing::warn!(topic = k.topic, records = self.pending.len(), %error, retry_in = ?backoff, "cannot write checkpoint, retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = abandon.cancelled() => return Err(StoreError::Abandoned),
+        }
+        self.backoff = (backoff * 2).min(MAX_BACKOFF);
+        Ok(false)
     }
 }
 

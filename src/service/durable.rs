@@ -16,7 +16,7 @@ use crate::checkpoint::effects::{self, OutputPositions, Suppression, ID_HEADER, 
 use crate::checkpoint::metrics::CheckpointMetrics;
 use crate::checkpoint::ownership::Ownership;
 use crate::checkpoint::restore::{latest, read_meta, restore, RestoreError};
-use crate::checkpoint::store::{Store, StoreError};
+use crate::checkpoint::store::{Store, StoreError, WriteRounds};
 use crate::checkpoint::{Checkpointer, Extras};
 use crate::config::{CheckpointConfig, OnCorrupt, OnIncompatible};
 use crate::engine::Partition;
@@ -166,6 +166,12 @@ impl Durability {
         }
     }
 
+    /// Until when records may be handed to a producer for this partition (`checkpoint::ownership`);
+    /// `None` without a changelog to be fenced through.
+    pub fn lease_until(&self) -> Option<Instant> {
+        self.ownership.as_ref().map(Ownership::lease_until)
+    }
+
     /// This owner's partials epoch, from its fence (`cluster::Exchange::publisher_for`).
     pub fn fence_epoch(&self) -> Option<u64> {
         self.ownership.as_ref().map(Ownership::epoch)
@@ -178,9 +184,19 @@ impl Durability {
         records: &[crate::checkpoint::Record],
         abandon: &CancellationToken,
     ) -> Result<(), StoreError> {
-        let end = cp.store.write(records, abandon).await?;
+        // Confirmed before every round of sends, not once per checkpoint: an owner paused in the
+        // middle of a checkpoint must not hand its meta or tombstones to the producer on waking,
+        // after a new owner restored from the changelog (they would name, or delete, pieces of
+        // another chain).
+        let mut rounds = WriteRounds::new(records);
+        loop {
+            self.still_owner(cp, abandon).await?;
+            if rounds.next(&cp.store, self.lease_until(), abandon).await? {
+                break;
+            }
+        }
         if let Some(ownership) = self.ownership.as_mut() {
-            ownership.wrote(end);
+            ownership.wrote(rounds.end);
         }
         Ok(())
     }
@@ -193,7 +209,6 @@ impl Durability {
         extras: Extras,
         abandon: &CancellationToken,
     ) -> Result<(), StoreError> {
-        self.still_owner(cp, abandon).await?;
         // Records published before the restore whose effects are not re-emitted yet lie before
         // `outputs`; until they are, the next restore must read back from where this one did.
         let outputs = if self.suppression.is_empty() { &self.outputs } else { &self.outputs.min(&self.read_from) };
@@ -202,7 +217,7 @@ impl Durability {
         self.write(cp, &plan.chunks, abandon).await?;
         self.write(cp, std::slice::from_ref(&plan.meta), abandon).await?;
         self.checkpointer.written(&plan);
-        tracing::debug!(seq = plan.next.seq, full = plan.full, offsets = ?plan.next.offsets, outputs = ?plan.next.outputs, "checkpoint written");
+        tracing::debug!(partition = plan.next.partition, seq = plan.next.seq, full = plan.full, offsets = ?plan.next.offsets, outputs = ?plan.next.outputs, "checkpoint written");
         cp.metrics.checkpoints.with_label_values(&[if plan.full { "base" } else { "delta" }]).inc();
         cp.metrics.checkpoint_bytes.inc_by(plan.bytes);
         if !plan.tombstones.is_empty() {
@@ -272,41 +287,22 @@ async fn restore_inner(
     // The fence first: from its acknowledgement on, an earlier owner that wakes publishes nothing.
     let mut ownership =
         retry(stop, "fence the changelog partition", || Ownership::take(&cp.store, number, stop)).await?;
-    let records = retry(stop, "read the checkpoint", || cp.store.read(number)).await?;
-    cp.metrics.restore_records.inc_by(records.len() as u64);
-    let records = latest(records);
-    if !decide_checkpoint_labels(env, &records, number, partition, stop).await {
-        return Err("stopped while deciding the checkpoint's segment labels".into());
-    }
-    let mut checkpointer = Checkpointer::new(number, cp.config.chunk_bytes, cp.config.max_deltas);
-    let restored = match restore(&records, number, partition) {
-        Ok(restored) => restored,
-        Err(error) => {
-            cp.metrics.restore_failures.inc();
-            let allowed = match &error {
-                RestoreError::Incompatible { .. } | RestoreError::Unclaimed { .. } => {
-                    cp.config.on_incompatible == OnIncompatible::Rebuild
-                }
-                _ => cp.config.on_corrupt == OnCorrupt::Reset,
-            };
-            if !allowed {
-                tracing::error!(partition = number, code = error.code(), %error, "partition not started: its checkpoint cannot be restored");
-                return Err(error.to_string());
-            }
-            tracing::warn!(partition = number, code = error.code(), %error,
-                "starting the partition empty as configured (checkpoint.on_incompatible / on_corrupt): its state is lost");
-            *partition = env.engine.partition(number);
-            checkpointer.start_above(records.keys());
-            None
-        }
-    };
+    let (mut checkpointer, mut restored) = read_checkpoint(env, cp, number, partition, stop).await?;
     let mut resume_from = [-1; SIDES];
-    if let Some(fenced_at) = ownership.as_ref().filter(|o| o.had_owner()).map(|o| o.fenced_at) {
+    if let Some(owned) = ownership.as_ref().filter(|o| o.had_owner()) {
         // What an earlier owner sent before the fence must have landed, or failed, before the
         // outputs are read back (`checkpoint::ownership`).
         tokio::select! {
-            _ = tokio::time::sleep_until((fenced_at + cp.takeover_wait).into()) => {}
+            _ = tokio::time::sleep_until((owned.fenced_at + cp.takeover_wait).into()) => {}
             _ = stop.cancelled() => return Err("stopped before it could read the outputs back".to_string()),
+        }
+        // Its checkpoint too: an owner paused in the middle of one may have finished it in that
+        // time. Restoring from the meta read before it would then leave a later meta of the old
+        // chain as the partition's latest, naming pieces this owner is about to delete or reuse.
+        if retry(stop, "read the changelog's end", || owned.written_since(&cp.store)).await? {
+            tracing::info!(partition = number, "an earlier owner wrote to the changelog after the fence: reading it again");
+            *partition = env.engine.partition(number);
+            (checkpointer, restored) = read_checkpoint(env, cp, number, partition, stop).await?;
         }
     }
     let ends = retry(stop, "read the output topics' ends", || {
@@ -375,6 +371,47 @@ async fn restore_inner(
         last: Instant::now(),
         changed: false,
     })
+}
+
+/// Reads partition `number`'s checkpoint from the store and restores it into `partition`. A
+/// checkpoint that cannot be used is an `Err`, unless the operator allowed starting empty
+/// (`checkpoint.on_incompatible` / `on_corrupt`): then `partition` is left empty and the next
+/// checkpoint starts a new chain above every piece found.
+async fn read_checkpoint(
+    env: &TaskEnv,
+    cp: &CheckpointEnv,
+    number: i32,
+    partition: &mut Partition,
+    stop: &CancellationToken,
+) -> Result<(Checkpointer, Option<crate::checkpoint::restore::Restored>), String> {
+    let records = retry(stop, "read the checkpoint", || cp.store.read(number)).await?;
+    cp.metrics.restore_records.inc_by(records.len() as u64);
+    let records = latest(records);
+    if !decide_checkpoint_labels(env, &records, number, partition, stop).await {
+        return Err("stopped while deciding the checkpoint's segment labels".into());
+    }
+    let mut checkpointer = Checkpointer::new(number, cp.config.chunk_bytes, cp.config.max_deltas);
+    match restore(&records, number, partition) {
+        Ok(restored) => Ok((checkpointer, restored)),
+        Err(error) => {
+            cp.metrics.restore_failures.inc();
+            let allowed = match &error {
+                RestoreError::Incompatible { .. } | RestoreError::Unclaimed { .. } => {
+                    cp.config.on_incompatible == OnIncompatible::Rebuild
+                }
+                _ => cp.config.on_corrupt == OnCorrupt::Reset,
+            };
+            if !allowed {
+                tracing::error!(partition = number, code = error.code(), %error, "partition not started: its checkpoint cannot be restored");
+                return Err(error.to_string());
+            }
+            tracing::warn!(partition = number, code = error.code(), %error,
+                "starting the partition empty as configured (checkpoint.on_incompatible / on_corrupt): its state is lost");
+            *partition = env.engine.partition(number);
+            checkpointer.start_above(records.keys());
+            Ok((checkpointer, None))
+        }
+    }
 }
 
 async fn blocking<T: Send + 'static>(

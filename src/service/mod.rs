@@ -245,7 +245,7 @@ impl KafkaParts {
             mismatched_keys: kafka.mismatched_keys,
             repartition: repartition.clone(),
             abandon: abandon.clone(),
-            checkpoint: startup::checkpoint_env(config, bootstrap, &producer, core)?,
+            checkpoint: startup::checkpoint_env(config, bootstrap, &effects, core)?,
             exchange: core.exchange.clone(),
             claims: core.claims.clone(),
         });

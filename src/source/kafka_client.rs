@@ -143,16 +143,15 @@ fn assignment_strategy(kafka: &KafkaConfig) -> Result<&str, KafkaSetupError> {
     }
 }
 
-/// The producer of alerts, messages and dead letters: idempotent, acknowledged by all replicas.
-/// How long the effects producer keeps a record queued before failing it, unless
+/// How long the effects and changelog producers keep a record queued before failing it, unless
 /// `kafka.properties` sets `message.timeout.ms`: short, so a paused instance cannot send on waking
 /// what it queued before the pause (`checkpoint::ownership`). Failed records are sent again by
-/// cxpulse, after checking that it still owns their partition. Only the effects producer: the
-/// partials' full publishes after a restore may take longer than this on a loaded broker, and
-/// they are fenced by epoch anyway.
+/// cxpulse, after checking that it still owns their partition. Not the partials' producer: their
+/// full publishes after a restore may take longer than this on a loaded broker, and they are
+/// fenced by epoch anyway.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The effects producer's `message.timeout.ms` (its alias `delivery.timeout.ms` included).
+/// The effects and changelog producers' `message.timeout.ms` (its alias `delivery.timeout.ms` included).
 pub fn message_timeout(kafka: &KafkaConfig) -> Duration {
     ["message.timeout.ms", "delivery.timeout.ms"]
         .iter()
@@ -169,7 +168,8 @@ pub fn producer_config(kafka: &KafkaConfig, bootstrap: &str) -> Result<ClientCon
     Ok(config)
 }
 
-/// The effects producer: [`producer_config`] with the short [`message_timeout`].
+/// The producer of effects (alerts, messages, dead letters) and of the changelog:
+/// [`producer_config`] with the short [`message_timeout`].
 pub fn effects_producer_config(kafka: &KafkaConfig, bootstrap: &str) -> Result<ClientConfig, KafkaSetupError> {
     let mut config = producer_config(kafka, bootstrap)?;
     config.set("message.timeout.ms", message_timeout(kafka).as_millis().to_string());

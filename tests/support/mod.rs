@@ -24,6 +24,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub const TOPICS: [&str; 5] = ["cx.interactions", "cx.surveys", "cx.alerts", "cx.reengagement", "cx.dead-letter"];
 
 /// A loopback port nobody listens on right now.
+/// A test's working directory, deleted afterwards unless `TEST_KEEP_DIRS` is set: then a failed
+/// run's service log, configs and checkpoints stay for a post-mortem (the path is printed).
+pub fn test_dir() -> tempfile::TempDir {
+    let keep = std::env::var_os("TEST_KEEP_DIRS").is_some();
+    let dir = tempfile::Builder::new().prefix("cxpulse-test").disable_cleanup(keep).tempdir().unwrap();
+    if keep {
+        eprintln!("test directory kept: {}", dir.path().display());
+    }
+    dir
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }

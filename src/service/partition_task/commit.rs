@@ -119,7 +119,8 @@ impl PartitionTask {
                 if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
                     durable.still_owner(cp, abandon).await.map_err(from_store)?;
                 }
-                if sink.deliver_round(&batch.records, &mut retry, abandon).await? {
+                let lease = self.durable.as_ref().and_then(|durable| durable.lease_until());
+                if sink.deliver_round(&batch.records, &mut retry, lease, abandon).await? {
                     break;
                 }
                 if let (Some(durable), Some(cp)) = (&mut self.durable, &self.env.checkpoint) {
