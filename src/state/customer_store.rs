@@ -8,15 +8,13 @@
 //! and each id is stored once, in 16 bytes ([`customer_id`](super::customer_id)).
 //!
 //! Layout: records (customer + stored id) in chunks of 65 536 that never move once full, so
-//! growth never copies or doubles a large allocation; a `hashbrown::HashTable<u32>` of record
-//! indices keyed by the id's hash (seeded at random per store), each match confirmed against the
-//! stored id, so look-ups are exact. Customers are never removed, so indices stay valid for the partition's life.
-
-use hashbrown::hash_table::Entry;
-use hashbrown::HashTable;
+//! growth never copies or doubles a large allocation; an [`IdTable`] of record indices keyed by
+//! the id's hash (seeded at random per store), each match confirmed against the stored id, so
+//! look-ups are exact. Customers are never removed, so indices stay valid for the partition's life.
 
 use super::customer::Customer;
 use super::customer_id::{IdArena, IdHasher, IdKey, IdText, StoredId};
+use super::id_table::IdTable;
 
 const CHUNK_BITS: u32 = 16;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -33,7 +31,7 @@ struct Record {
 #[derive(Debug)]
 pub struct CustomerStore {
     chunks: Vec<Vec<Record>>,
-    table: HashTable<CustomerIndex>,
+    table: IdTable,
     arena: IdArena,
     hasher: IdHasher,
     len: usize,
@@ -43,7 +41,7 @@ impl Default for CustomerStore {
     fn default() -> Self {
         CustomerStore {
             chunks: Vec::new(),
-            table: HashTable::new(),
+            table: IdTable::default(),
             arena: IdArena::default(),
             hasher: IdHasher::random(),
             len: 0,
@@ -91,41 +89,26 @@ impl CustomerStore {
         let key = id.into();
         let (chunks, arena) = (&self.chunks, &self.arena);
         let hash = self.hasher.key(&key);
-        self.table.find(hash, |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key))).copied()
+        self.table.find(hash, |i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key)))
     }
 
     /// Makes room in the table for `additional` more customers (a restore knows how many come),
     /// so it is not rehashed while they arrive.
     pub fn reserve(&mut self, additional: usize) {
         let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
-        self.table.reserve(additional, |&i| record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id)));
+        self.table.reserve(additional, |i| record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id)));
     }
 
     /// Puts `customer` in place of the tracked customer `id`, or adds it: `Some(true)` when added,
-    /// None once 2^32 are tracked. One hash and one probe.
+    /// None once 2^32 - 1 are tracked.
     pub fn upsert<'a>(&mut self, id: impl Into<IdKey<'a>>, customer: Customer) -> Option<bool> {
         let key = id.into();
-        let index = CustomerIndex::try_from(self.len).ok();
-        let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
-        let entry = self.table.entry(
-            hasher.key(&key),
-            |&i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key)),
-            |&i| record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id)),
-        );
-        match entry {
-            Entry::Occupied(found) => {
-                let (chunk, at) = split(*found.get());
-                *self.chunks.get_mut(chunk)?.get_mut(at).map(|r| &mut r.customer)? = customer;
+        match self.find(key) {
+            Some(index) => {
+                *self.get_mut(index)? = customer;
                 Some(false)
             }
-            Entry::Vacant(slot) => {
-                let index = index?;
-                let stored = self.arena.store(key)?;
-                push_record(&mut self.chunks, Record { customer, id: stored });
-                self.len += 1;
-                slot.insert(index);
-                Some(true)
-            }
+            None => self.insert_new(key, customer).map(|_| true),
         }
     }
 
@@ -133,15 +116,15 @@ impl CustomerStore {
         self.find(id).is_some()
     }
 
-    /// Adds a customer not tracked yet and returns its index; None once 2^32 are tracked.
+    /// Adds a customer not tracked yet and returns its index; None once 2^32 - 1 are tracked.
     pub fn insert_new<'a>(&mut self, id: impl Into<IdKey<'a>>, customer: Customer) -> Option<CustomerIndex> {
         let key = id.into();
-        let index = CustomerIndex::try_from(self.len).ok()?;
+        let index = CustomerIndex::try_from(self.len).ok().filter(|i| *i != CustomerIndex::MAX)?;
         let stored = self.arena.store(key)?;
         push_record(&mut self.chunks, Record { customer, id: stored });
         self.len += 1;
         let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
-        self.table.insert_unique(hasher.key(&key), index, |&i| {
+        self.table.insert_unique(hasher.key(&key), index, |i| {
             record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id))
         });
         Some(index)
@@ -180,7 +163,7 @@ impl CustomerStore {
     /// Bytes held by the store (capacities), for the memory budget.
     pub fn bytes(&self) -> usize {
         let records: usize = self.chunks.iter().map(|c| c.capacity() * std::mem::size_of::<Record>()).sum();
-        records + self.table.capacity() * (std::mem::size_of::<CustomerIndex>() + 1) + self.arena.bytes()
+        records + self.table.capacity() * std::mem::size_of::<u64>() + self.arena.bytes()
     }
 }
 

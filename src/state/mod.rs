@@ -7,6 +7,7 @@ pub mod customer_id;
 pub mod customer_store;
 pub mod dedup;
 pub mod holdout;
+pub mod id_table;
 pub mod inactivity_index;
 pub mod tickets;
 
