@@ -208,13 +208,10 @@ async fn assert_group_equals_replay(
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     // Customer alerts, and segment rule alerts judged once for the group on the boundary
     // snapshots of every partition: replay's, except its extra evaluation at the very end.
-    let mut expected = ids(&input.replayed.alerts, "alert_id");
-    let end = input.replayed.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap().to_string();
-    let at_end = |a: &Value| a["kind"] == "segment_threshold" && a["at"] == end.as_str();
-    let due = expected.values().filter(|a| !at_end(a)).count();
+    let due = input.replayed.alerts_at_boundaries();
     wait_for(Duration::from_secs(30), || async { published(bootstrap, TOPICS[2], "alert_id").len() >= due }).await;
     let alerts = published(bootstrap, TOPICS[2], "alert_id");
-    expected.retain(|id, a| alerts.contains_key(id) || !at_end(a));
+    let expected = input.replayed.expected_alerts(&alerts);
     assert!(expected.values().any(|a| a["kind"] == "segment_threshold"), "the test rules should fire");
     let brief = |a: &Value| {
         format!("{} {} {} {}/{} {}", a["kind"], a["rule"], a["at"], a["dimension"], a["segment"], a["state"])

@@ -69,14 +69,7 @@ impl Scenario {
             done && metrics().await.contains("cxpulse_ready 1")
         })
         .await;
-        let at_boundaries = self.replayed.alerts.iter().filter(|a| !self.raised_at_the_end_only(a)).count();
-        read_topic(bootstrap, TOPICS[2], at_boundaries, Duration::from_secs(60));
-    }
-
-    /// Replay also evaluates rules once at its very end; live evaluates them at bucket boundaries.
-    fn raised_at_the_end_only(&self, alert: &Value) -> bool {
-        let end = self.replayed.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default();
-        alert["kind"] == "segment_threshold" && alert["at"] == end
+        read_topic(bootstrap, TOPICS[2], self.replayed.alerts_at_boundaries(), Duration::from_secs(60));
     }
 
     /// The live figures, alerts and messages equal the replay's (by id, none published twice).
@@ -91,8 +84,7 @@ impl Scenario {
         let alerts = ids(&payloads(&read_topic(bootstrap, TOPICS[2], 1, Duration::from_secs(30))), "alert_id");
         let messages = ids(&payloads(&read_topic(bootstrap, TOPICS[3], 1, Duration::from_secs(30))), "message_id");
         assert_eq!(messages, ids(&self.replayed.messages, "message_id"), "messages");
-        let mut expected = ids(&self.replayed.alerts, "alert_id");
-        expected.retain(|id, a| alerts.contains_key(id) || !self.raised_at_the_end_only(a));
+        let expected = self.replayed.expected_alerts(&alerts);
         let only_live: Vec<_> = alerts.iter().filter(|(id, _)| !expected.contains_key(*id)).map(|(_, a)| a).collect();
         let only_replay: Vec<_> = expected.iter().filter(|(id, _)| !alerts.contains_key(*id)).map(|(_, a)| a).collect();
         assert!(

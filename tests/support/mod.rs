@@ -513,6 +513,31 @@ pub struct Replayed {
     pub dead_letters: Vec<serde_json::Value>,
 }
 
+impl Replayed {
+    /// Whether replay raised `alert` only at its very end: replay evaluates the rules once more
+    /// when its input ends, a live service only at bucket boundaries.
+    pub fn raised_at_the_end_only(&self, alert: &serde_json::Value) -> bool {
+        let end = self.alerts.iter().filter_map(|a| a["at"].as_str()).max().unwrap_or_default();
+        alert["kind"] == "segment_threshold" && alert["at"] == end
+    }
+
+    /// How many of replay's alerts a live service raises too: all but those raised at the end only.
+    pub fn alerts_at_boundaries(&self) -> usize {
+        self.alerts.iter().filter(|a| !self.raised_at_the_end_only(a)).count()
+    }
+
+    /// The alerts, by id, a live service that published `live` should have published: replay's,
+    /// those raised at its end only included where live has them too.
+    pub fn expected_alerts(
+        &self,
+        live: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        let mut expected = ids(&self.alerts, "alert_id");
+        expected.retain(|id, a| live.contains_key(id) || !self.raised_at_the_end_only(a));
+        expected
+    }
+}
+
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
