@@ -26,32 +26,31 @@
 //!
 //! # Why no effect is published twice, and the window of risk
 //! The new owner writes its fence, waits ([`takeover_wait`], counted from the fence's
-//! acknowledgement and mostly spent restoring anyway), then reads its outputs' ends and reads
-//! back what was published past its checkpoint (`checkpoint::effects`): those ids are
-//! suppressed. An old owner hands a record to its producer only within [`LEASE`] of a
-//! confirmation that saw no fence, i.e. of a moment before the fence was written: the lease is
-//! checked right before each hand-off ([`Ownership::lease_until`]), since a pause may fall after
-//! the confirmation, and a record whose lease ran out is not sent but waits for a new
-//! confirmation (`tests/kafka_cluster.rs` once caught a record handed over on waking, seconds
-//! after the new owner's read-back: published twice). And the
-//! producer sends a record within `message.timeout.ms` of receiving it or fails it (librdkafka
-//! scans its queues for expired records before it sends, also right after a pause). A failed
-//! record is sent again only after a new confirmation (`KafkaSink::deliver_round`). So whatever an
-//! old owner publishes is sent before `LEASE + message.timeout.ms` after the fence and is read
-//! back, unless a request already on its way takes longer than the remaining second to be
-//! appended (a broker or network stalling exactly then): that is the window of risk. A partition
-//! whose changelog was empty before the fence had no earlier owner and does not wait.
+//! acknowledgement and mostly spent restoring anyway), then reads its outputs' ends and reads back
+//! what was published past its checkpoint (`checkpoint::effects`): those ids are suppressed. An old
+//! owner hands a record to its producer only within [`LEASE`] of a confirmation that saw no fence,
+//! i.e. of a moment before the fence was written: the lease is checked right before each hand-off
+//! ([`Ownership::lease_until`]), since a pause may fall after the confirmation, and a record whose
+//! lease ran out is not sent but waits for a new confirmation (`tests/kafka_cluster.rs` once caught
+//! a record handed over on waking, seconds after the new owner's read-back: published twice). And
+//! the producer sends a record within `message.timeout.ms` of receiving it or fails it (librdkafka
+//! scans its queues for expired records before it sends, also right after a pause). A failed record
+//! is sent again only after a new confirmation (`KafkaSink::deliver_round`). So whatever an old
+//! owner publishes is sent before `LEASE + message.timeout.ms` after the fence and is read back,
+//! unless a request already on its way takes longer than the remaining second to be appended (a
+//! broker or network stalling exactly then): that is the window of risk. A partition whose
+//! changelog was empty before the fence had no earlier owner and does not wait.
 //!
-//! Checkpoints obey the same rules: the changelog producer has the same short
-//! `message.timeout.ms`, and an owner confirms before every round of sends of a checkpoint (its
-//! chunks, its meta, its tombstones, and each retry), not only when it starts one, and hands each
-//! record over within its lease, since a pause may fall in the middle of it. So an old owner's last checkpoint records land within the same
-//! time after the fence. The new owner restores from what it reads right after its fence and,
-//! once the wait is over, asks whether anything was written after the fence; if so it reads the
-//! checkpoint again and restores from that. Otherwise a meta of the old chain landing after the
-//! restore would become the partition's latest, naming pieces the new owner deletes (a new base
-//! tombstones the chain it continued) or writes again under the same keys: the next restore
-//! would fail, or read a mixture of two chains.
+//! Checkpoints obey the same rules: the changelog producer has the same short `message.timeout.ms`,
+//! and an owner confirms before every round of sends of a checkpoint (its chunks, its meta, its
+//! tombstones, and each retry), not only when it starts one, and hands each record over within its
+//! lease, since a pause may fall in the middle of it. So an old owner's last checkpoint records
+//! land within the same time after the fence. The new owner restores from what it reads right after
+//! its fence and, once the wait is over, asks whether anything was written after the fence; if so
+//! it reads the checkpoint again and restores from that. Otherwise a meta of the old chain landing
+//! after the restore would become the partition's latest, naming pieces the new owner deletes (a
+//! new base tombstones the chain it continued) or writes again under the same keys: the next
+//! restore would fail, or read a mixture of two chains.
 //!
 //! A directory store has a single instance by design: nothing to fence there. Without
 //! checkpoints (`checkpoint.enabled = false`) there is no changelog and no fencing; partials are
