@@ -392,8 +392,13 @@ async fn nothing_is_handed_to_a_producer_past_the_lease() {
     assert_eq!((store.end(0).await.unwrap(), rounds.end), (Some(1), Some(1)));
 
     let sink = KafkaSink::new(&producer, Default::default(), &topics, Default::default()).unwrap();
-    let alert =
-        OutRecord { output: Output::Alerts, key: Some(b"c-1".to_vec()), value: Some(b"{}".to_vec()), headers: Vec::new(), partition: Some(0) };
+    let alert = OutRecord {
+        output: Output::Alerts,
+        key: Some(b"c-1".to_vec()),
+        value: Some(b"{}".to_vec()),
+        headers: Vec::new(),
+        partition: Some(0),
+    };
     let (alerts, mut retry) = ([alert], Retry::default());
     assert!(!sink.deliver_round(&alerts, &mut retry, past, &stop).await.unwrap(), "past the lease the alert waits");
     assert!(read_topic(&bootstrap, &topics.alerts, 1, Duration::from_secs(2)).is_empty(), "nothing was published");

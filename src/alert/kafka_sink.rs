@@ -21,6 +21,7 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
 use super::record::Effect;
+use crate::checkpoint::ownership::lease_passed;
 use crate::config::TopicsConfig;
 use crate::event::DeadLetter;
 use crate::source::kafka_log::LoggingContext;
@@ -263,7 +264,7 @@ impl KafkaSink {
                 out = out.payload(value.as_slice());
             }
             // Checked with nothing to wait for before the hand-over, so no pause can come between.
-            if lease.is_some_and(|until| Instant::now() >= until) {
+            if lease_passed(lease) {
                 return Ok(None);
             }
             match producer.send_result(out) {

@@ -67,6 +67,12 @@ use crate::engine::clock::{SystemClock, WallClock};
 /// How long a confirmation of ownership lets an owner publish without asking again.
 pub const LEASE: Duration = Duration::from_millis(500);
 
+/// Whether a record may no longer be handed to a producer under `lease` (an owner's
+/// [`Ownership::lease_until`]; `None`: no ownership to keep, never).
+pub fn lease_passed(lease: Option<Instant>) -> bool {
+    lease.is_some_and(|until| Instant::now() >= until)
+}
+
 /// How long a new owner waits after its fence before it reads its outputs back: past the last
 /// moment an earlier owner's producer could still send (its `message.timeout.ms` after a
 /// confirmation), with a second to spare for the request in flight.

@@ -16,6 +16,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
+use super::ownership::lease_passed;
 use super::restore::Stored;
 use super::snapshot::Record;
 
@@ -194,7 +195,7 @@ impl KafkaStore {
             out = out.payload(value.as_slice());
         }
         let producer = self.producer.get();
-        if lease.is_some_and(|until| Instant::now() >= until) {
+        if lease_passed(lease) {
             return Ok(None);
         }
         // No waiting for room in a full queue: the record would be handed over after the wait,

@@ -300,7 +300,10 @@ async fn restore_inner(
         // time. Restoring from the meta read before it would then leave a later meta of the old
         // chain as the partition's latest, naming pieces this owner is about to delete or reuse.
         if retry(stop, "read the changelog's end", || owned.written_since(&cp.store)).await? {
-            tracing::info!(partition = number, "an earlier owner wrote to the changelog after the fence: reading it again");
+            tracing::info!(
+                partition = number,
+                "an earlier owner wrote to the changelog after the fence: reading it again"
+            );
             *partition = env.engine.partition(number);
             (checkpointer, restored) = read_checkpoint(env, cp, number, partition, stop).await?;
         }

@@ -53,6 +53,11 @@ fn split(index: CustomerIndex) -> (usize, usize) {
     ((index >> CHUNK_BITS) as usize, index as usize & (CHUNK - 1))
 }
 
+/// The hash of the id stored at an index, for the table to move its entries when it grows.
+fn stored_hash<'s>(chunks: &'s [Vec<Record>], arena: &'s IdArena, hasher: &'s IdHasher) -> impl Fn(u32) -> u64 + 's {
+    move |i| record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id))
+}
+
 fn record_in(chunks: &[Vec<Record>], index: CustomerIndex) -> Option<&Record> {
     let (chunk, at) = split(index);
     chunks.get(chunk)?.get(at)
@@ -95,8 +100,7 @@ impl CustomerStore {
     /// Makes room in the table for `additional` more customers (a restore knows how many come),
     /// so it is not rehashed while they arrive.
     pub fn reserve(&mut self, additional: usize) {
-        let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
-        self.table.reserve(additional, |i| record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id)));
+        self.table.reserve(additional, stored_hash(&self.chunks, &self.arena, &self.hasher));
     }
 
     /// Puts `customer` in place of the tracked customer `id`, or adds it: `Some(true)` when added,
@@ -123,10 +127,8 @@ impl CustomerStore {
         let stored = self.arena.store(key)?;
         push_record(&mut self.chunks, Record { customer, id: stored });
         self.len += 1;
-        let (chunks, arena, hasher) = (&self.chunks, &self.arena, &self.hasher);
-        self.table.insert_unique(hasher.key(&key), index, |i| {
-            record_in(chunks, i).map_or(0, |r| hasher.stored(arena, &r.id))
-        });
+        let hash = self.hasher.key(&key);
+        self.table.insert_unique(hash, index, stored_hash(&self.chunks, &self.arena, &self.hasher));
         Some(index)
     }
 
@@ -163,7 +165,7 @@ impl CustomerStore {
     /// Bytes held by the store (capacities), for the memory budget.
     pub fn bytes(&self) -> usize {
         let records: usize = self.chunks.iter().map(|c| c.capacity() * std::mem::size_of::<Record>()).sum();
-        records + self.table.capacity() * std::mem::size_of::<u64>() + self.arena.bytes()
+        records + self.table.bytes() + self.arena.bytes()
     }
 }
 

@@ -68,9 +68,9 @@ impl IdTable {
         self.slots[at] = (hash & TAG) | u64::from(index);
     }
 
-    /// Slots held (for the memory budget).
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
+    /// Bytes held (for the memory budget).
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots)
     }
 }
 
@@ -88,15 +88,16 @@ mod tests {
         assert_eq!(table.find(hash(0), |_| true), None);
         for i in 0..5_000u32 {
             table.insert_unique(hash(i), i, hash);
-            assert!(table.len * 4 <= table.capacity() * 3);
+            assert!(table.len * 4 <= table.slots.len() * 3);
         }
         for i in 0..5_000u32 {
             assert_eq!(table.find(hash(i), |found| found == i), Some(i));
         }
         assert_eq!(table.find(hash(5_000), |found| found == 5_000), None);
-        let before = table.capacity();
+        let before = table.slots.len();
         table.reserve(100_000, hash);
-        assert!(table.capacity() > before && table.capacity() * 3 >= 105_000 * 4);
+        assert!(table.slots.len() > before && table.slots.len() * 3 >= 105_000 * 4);
+        assert_eq!(table.bytes(), table.slots.len() * 8);
         assert!((0..5_000u32).all(|i| table.find(hash(i), |found| found == i) == Some(i)));
     }
 }
