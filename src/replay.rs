@@ -21,6 +21,7 @@ use crate::event::{DeadLetter, Decoder, Event, Millis, Reason, Rejection, Source
 use crate::source::decoding_reader::DecodingReader;
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
+use crate::telemetry::processing_times::ProcessingTimes;
 use crate::telemetry::status::report::{write_report, ReplayStatus};
 use crate::telemetry::status::RecentAlerts;
 use crate::telemetry::Metrics;
@@ -116,6 +117,8 @@ struct Run {
     partition: Partition,
     rules: RuleEvaluator,
     metrics: Metrics,
+    /// Observations of `cxpulse_event_processing_seconds`, read from the clock once every few events.
+    processing: ProcessingTimes,
     sink: JsonlEffectSink,
     dead_letters: Option<Box<dyn Write + Send>>,
     file: String,
@@ -138,6 +141,7 @@ impl Run {
         Ok(Run {
             partition: engine.partition(0),
             rules: engine.rule_evaluator(),
+            processing: metrics.processing_times(),
             metrics,
             sink: JsonlEffectSink::new(create(&opts.alerts_out, "alerts")?, create(&opts.messages_out, "messages")?),
             dead_letters: create(&opts.dead_letter_out, "dead-letter")?,
@@ -169,7 +173,7 @@ impl Run {
                     Outcome::CustomerLimit => {}
                 }
                 publish(&mut self.sink, &mut self.effects, &self.metrics, &mut self.summary)?;
-                self.metrics.processing_time(received.elapsed().as_secs_f64());
+                self.processing.applied(received);
                 if outcome != Outcome::CustomerLimit {
                     None
                 } else {
@@ -208,6 +212,7 @@ impl Run {
         let summary = &mut self.summary;
         publish(&mut self.sink, effects, &self.metrics, summary)?;
         self.sink.flush()?;
+        self.processing.flush();
         if let Some(out) = self.dead_letters.as_mut() {
             out.flush().context("cannot write the dead-letter file")?;
         }

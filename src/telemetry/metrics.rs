@@ -173,6 +173,11 @@ impl Metrics {
         self.processing.observe(seconds);
     }
 
+    /// A thread's own recorder of processing times, for a hot loop (`processing_times` says how).
+    pub fn processing_times(&self) -> super::processing_times::ProcessingTimes {
+        super::processing_times::ProcessingTimes::new(&self.processing)
+    }
+
     pub fn set_stream_time(&self, millis: i64) {
         self.stream_time.set(millis as f64 / 1000.0);
     }

@@ -5,6 +5,7 @@ pub mod exposition;
 pub mod http;
 pub mod http_security;
 pub mod metrics;
+pub mod processing_times;
 pub mod status;
 
 pub use exposition::{render_segment_metrics, SegmentExposition};
