@@ -16,6 +16,10 @@ gen=target/dist/examples/gen_uuid_segments
 out=bench/out
 mkdir -p "$out"
 
+# The default limits.max_customers (5 M per partition) would refuse customers past it.
+largest=$(printf '%s\n' "${sizes[@]}" | sort -n | tail -1)
+export CXPULSE_LIMITS__MAX_CUSTOMERS=$((largest > 5000000 ? largest : 5000000))
+
 prev_n= prev_kib=
 for n in "${sizes[@]}"; do
   "$gen" $((n * 3)) "$n" 30 5 grouped | /usr/bin/time -f 'peak_kib %M' "$bin" replay --input - > /dev/null 2> "$out/mem-$n.log"
