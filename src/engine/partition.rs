@@ -138,15 +138,13 @@ impl Partition {
             return Outcome::CustomerLimit;
         }
         let now = self.clock.max(event.ts);
+        // Remembered at `now` at once: `advance_to` below moves the clock to exactly `now`.
         if let Some(id) = &event.event_id {
-            if self.dedup.is_duplicate(id, now, self.clock) {
+            if self.dedup.check_and_remember(id, now, self.clock) {
                 return Outcome::Duplicate;
             }
         }
         self.advance_to(event.ts, effects, hook);
-        if let Some(id) = &event.event_id {
-            self.dedup.remember(id, self.clock);
-        }
         self.tickets.expire(self.clock);
         let late = !self.ctx.settings.fits_some_window(event.ts, self.clock);
         self.apply_to_customer(event, effects);

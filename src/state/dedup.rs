@@ -106,6 +106,47 @@ impl Deduplicator {
         }
     }
 
+    /// [`is_duplicate`](Self::is_duplicate) and, for an id that is not a duplicate,
+    /// [`remember`](Self::remember) at `now`, with one hash and one probe of the table instead of
+    /// two of each: the partition's per-event call (the clock it would remember at, after moving
+    /// to the event's time, is `now`).
+    pub fn check_and_remember(&mut self, id: &str, now: Millis, clock: Millis) -> bool {
+        self.expire(clock);
+        if self.window_ms <= 0 {
+            return false;
+        }
+        let (queue, head, hasher) = (&mut self.queue, self.head, &self.hasher);
+        let position = |seq: u64| usize::try_from(seq - head).ok();
+        let entry = self.table.entry(
+            hasher.hash_one(id),
+            |&seq| position(seq).and_then(|p| queue.get(p)).is_some_and(|r| r.id == id),
+            |&seq| position(seq).and_then(|p| queue.get(p)).map_or(0, |r| hasher.hash_one(r.id.as_str())),
+        );
+        match entry {
+            Entry::Occupied(found) => {
+                if let Some(r) = position(*found.get()).and_then(|p| queue.get_mut(p)) {
+                    if now - r.latest < self.window_ms {
+                        return true;
+                    }
+                    r.latest = now;
+                }
+            }
+            Entry::Vacant(slot) if queue.len() < self.max_entries => {
+                slot.insert(head + queue.len() as u64);
+                queue.push_back(Remembered { queued: now, latest: now, id: CompactString::from(id) });
+            }
+            // Full: the rare path evicts first, as `remember` does (and journals the id).
+            Entry::Vacant(_) => {
+                self.remember(id, now);
+                return false;
+            }
+        }
+        if let Some(journal) = &mut self.journal {
+            journal.push((CompactString::from(id), now));
+        }
+        false
+    }
+
     /// Takes the front id out of the queue, and out of the table unless `requeue_at` says it
     /// stays (then it goes to the back, queued at that time).
     fn pop_front_requeue(&mut self, requeue_at: Option<Millis>) {
@@ -198,6 +239,10 @@ mod tests {
         let (window, max) = (100, 40);
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut d = Deduplicator::new(window, max);
+        // The partition's fused call, asked the same questions beside the two-step one.
+        let mut fused = Deduplicator::new(window, max);
+        d.keep_journal();
+        fused.keep_journal();
         let (mut seen, mut order) = (HashMap::<String, Millis>::new(), VecDeque::<(Millis, String)>::new());
         let mut clock = 0;
         for _ in 0..200_000 {
@@ -217,6 +262,7 @@ mod tests {
                 }
             }
             let duplicate = seen.get(&id).is_some_and(|at| now.max(clock) - at < window);
+            assert_eq!(fused.check_and_remember(&id, now.max(clock), clock), duplicate);
             assert_eq!(d.is_duplicate(&id, now.max(clock), clock), duplicate);
             if !duplicate {
                 clock = clock.max(now);
@@ -232,10 +278,13 @@ mod tests {
                 d.remember(&id, clock);
             }
             assert_eq!(d.len(), seen.len());
+            assert_eq!(fused.len(), seen.len());
         }
         let mut expected: Vec<(&str, Millis)> = seen.iter().map(|(id, at)| (id.as_str(), *at)).collect();
         expected.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
         assert_eq!(d.entries(), expected);
+        assert_eq!(fused.entries(), expected);
+        assert_eq!(fused.take_journal(), d.take_journal(), "the same ids journaled in the same order");
     }
 
     #[test]
