@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 use compact_str::CompactString;
-use hashbrown::hash_table::Entry;
+use hashbrown::hash_table::{Entry, VacantEntry};
 use hashbrown::HashTable;
 
 use crate::event::Millis;
@@ -56,7 +56,7 @@ impl Deduplicator {
     }
 
     fn at(&self, seq: u64) -> Option<&Remembered> {
-        self.queue.get(usize::try_from(seq - self.head).ok()?)
+        at(&self.queue, self.head, seq)
     }
 
     fn find(&self, id: &str) -> Option<&Remembered> {
@@ -86,23 +86,14 @@ impl Deduplicator {
                 self.pop_front_requeue(None);
             }
         }
-        let (queue, head, hasher) = (&mut self.queue, self.head, &self.hasher);
-        let position = |seq: u64| usize::try_from(seq - head).ok();
-        let entry = self.table.entry(
-            hasher.hash_one(id),
-            |&seq| position(seq).and_then(|p| queue.get(p)).is_some_and(|r| r.id == id),
-            |&seq| position(seq).and_then(|p| queue.get(p)).map_or(0, |r| hasher.hash_one(r.id.as_str())),
-        );
-        match entry {
+        let head = self.head;
+        match entry_of(&mut self.table, &self.queue, head, &self.hasher, id) {
             Entry::Occupied(found) => {
-                if let Some(r) = position(*found.get()).and_then(|p| queue.get_mut(p)) {
+                if let Some(r) = at_mut(&mut self.queue, head, *found.get()) {
                     r.latest = now;
                 }
             }
-            Entry::Vacant(slot) => {
-                slot.insert(head + queue.len() as u64);
-                queue.push_back(Remembered { queued: now, latest: now, id: CompactString::from(id) });
-            }
+            Entry::Vacant(slot) => append(slot, &mut self.queue, head, id, now),
         }
     }
 
@@ -115,26 +106,17 @@ impl Deduplicator {
         if self.window_ms <= 0 {
             return false;
         }
-        let (queue, head, hasher) = (&mut self.queue, self.head, &self.hasher);
-        let position = |seq: u64| usize::try_from(seq - head).ok();
-        let entry = self.table.entry(
-            hasher.hash_one(id),
-            |&seq| position(seq).and_then(|p| queue.get(p)).is_some_and(|r| r.id == id),
-            |&seq| position(seq).and_then(|p| queue.get(p)).map_or(0, |r| hasher.hash_one(r.id.as_str())),
-        );
-        match entry {
+        let head = self.head;
+        match entry_of(&mut self.table, &self.queue, head, &self.hasher, id) {
             Entry::Occupied(found) => {
-                if let Some(r) = position(*found.get()).and_then(|p| queue.get_mut(p)) {
+                if let Some(r) = at_mut(&mut self.queue, head, *found.get()) {
                     if now - r.latest < self.window_ms {
                         return true;
                     }
                     r.latest = now;
                 }
             }
-            Entry::Vacant(slot) if queue.len() < self.max_entries => {
-                slot.insert(head + queue.len() as u64);
-                queue.push_back(Remembered { queued: now, latest: now, id: CompactString::from(id) });
-            }
+            Entry::Vacant(slot) if self.queue.len() < self.max_entries => append(slot, &mut self.queue, head, id, now),
             // Full: the rare path evicts first, as `remember` does (and journals the id).
             Entry::Vacant(_) => {
                 self.remember(id, now);
@@ -202,6 +184,40 @@ impl Deduplicator {
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
+}
+
+/// The id with sequence number `seq` in a queue whose front is `head`.
+#[inline]
+fn at(queue: &VecDeque<Remembered>, head: u64, seq: u64) -> Option<&Remembered> {
+    queue.get(usize::try_from(seq - head).ok()?)
+}
+
+#[inline]
+fn at_mut(queue: &mut VecDeque<Remembered>, head: u64, seq: u64) -> Option<&mut Remembered> {
+    queue.get_mut(usize::try_from(seq - head).ok()?)
+}
+
+/// The table's entry for `id`: its sequence number when remembered, else the slot it would take.
+#[inline]
+fn entry_of<'t>(
+    table: &'t mut HashTable<u64>,
+    queue: &VecDeque<Remembered>,
+    head: u64,
+    hasher: &foldhash::fast::FixedState,
+    id: &str,
+) -> Entry<'t, u64> {
+    table.entry(
+        hasher.hash_one(id),
+        |&seq| at(queue, head, seq).is_some_and(|r| r.id == id),
+        |&seq| at(queue, head, seq).map_or(0, |r| hasher.hash_one(r.id.as_str())),
+    )
+}
+
+/// Remembers a new id at the back of the queue, in the table slot found for it.
+#[inline]
+fn append(slot: VacantEntry<'_, u64>, queue: &mut VecDeque<Remembered>, head: u64, id: &str, now: Millis) {
+    slot.insert(head + queue.len() as u64);
+    queue.push_back(Remembered { queued: now, latest: now, id: CompactString::from(id) });
 }
 
 #[cfg(test)]
