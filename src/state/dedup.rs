@@ -64,11 +64,10 @@ impl Deduplicator {
         self.at(*seq)
     }
 
-    /// Whether `id` was seen less than the window before `now` (the event's time, or the clock if
-    /// later). Only ids that no later event can duplicate are forgotten: those a window older than
-    /// the stream `clock`. Forgetting against `now` would make the answer depend on when expiry
-    /// last ran (a duplicate does not move the clock), which a restored partition cannot repeat.
-    pub fn is_duplicate(&mut self, id: &str, now: Millis, clock: Millis) -> bool {
+    /// The question half of [`check_and_remember`](Self::check_and_remember) alone: the two-step
+    /// reference the model test holds the fused call to.
+    #[cfg(test)]
+    fn is_duplicate(&mut self, id: &str, now: Millis, clock: Millis) -> bool {
         self.expire(clock);
         self.find(id).is_some_and(|r| now - r.latest < self.window_ms)
     }
@@ -97,10 +96,13 @@ impl Deduplicator {
         }
     }
 
-    /// [`is_duplicate`](Self::is_duplicate) and, for an id that is not a duplicate,
-    /// [`remember`](Self::remember) at `now`, with one hash and one probe of the table instead of
-    /// two of each: the partition's per-event call (the clock it would remember at, after moving
-    /// to the event's time, is `now`).
+    /// Whether `id` was seen less than the window before `now` (the event's time, or the clock if
+    /// later); if not, [`remember`](Self::remember)s it at `now`, with the same hash and probe of
+    /// the table (the partition's per-event call: the clock it would remember at, after moving to
+    /// the event's time, is `now`). Only ids that no later event can duplicate are forgotten: those
+    /// a window older than the stream `clock`. Forgetting against `now` would make the answer
+    /// depend on when expiry last ran (a duplicate does not move the clock), which a restored
+    /// partition cannot repeat.
     pub fn check_and_remember(&mut self, id: &str, now: Millis, clock: Millis) -> bool {
         self.expire(clock);
         if self.window_ms <= 0 {
