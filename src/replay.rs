@@ -15,12 +15,13 @@ use anyhow::Context;
 use crate::alert::{Effect, EffectSink, JsonlEffectSink};
 use crate::config::Config;
 use crate::detect::RuleEvaluator;
-use crate::engine::{Engine, Outcome, Partition};
+use crate::engine::{look_ahead, Engine, Outcome, Partition};
 use crate::event::time::format_rfc3339;
 use crate::event::{DeadLetter, Decoder, Event, Millis, Reason, Rejection, SourcePosition};
 use crate::source::decoding_reader::DecodingReader;
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
+use crate::state::customer_id::IdKey;
 use crate::telemetry::processing_times::ProcessingTimes;
 use crate::telemetry::status::report::{write_report, ReplayStatus};
 use crate::telemetry::status::RecentAlerts;
@@ -94,15 +95,21 @@ pub fn replay_with(config: &Config, opts: &ReplayOptions, threads: Threads) -> a
             let mut source = source;
             while let Some((line, bytes)) = source.next_line_ref()? {
                 let received = Instant::now();
-                run.line(line, &decoder.decode(bytes, None), bytes, received)?;
+                run.line(line, &decoder.decode(bytes, None), None, bytes, received)?;
             }
         }
         Threads::Two => std::thread::scope(|scope| -> anyhow::Result<()> {
-            let reader = DecodingReader::spawn(scope, source, decoder).context("cannot start the reading thread")?;
+            let hasher = run.partition.id_hasher();
+            let hash = move |event: &Event| hasher.key(&IdKey::from(&event.customer_id));
+            let reader =
+                DecodingReader::spawn(scope, source, decoder, hash).context("cannot start the reading thread")?;
             while let Some(batch) = reader.next() {
                 let batch = batch?;
-                for l in &batch.lines {
-                    run.line(l.line, &l.decoded, batch.payload(l), batch.received)?;
+                let lines = &batch.lines;
+                let hash = |at: usize| lines.get(at).map(|l| l.hash);
+                for (at, l) in lines.iter().enumerate() {
+                    look_ahead(&run.partition, at, hash);
+                    run.line(l.line, &l.decoded, Some(l.hash), batch.payload(l), batch.received)?;
                 }
                 reader.recycle(batch);
             }
@@ -153,10 +160,12 @@ impl Run {
     }
 
     /// One input line, in file order: applied, or dead-lettered with its original `payload`.
+    /// `customer_hash`: the event's look-up hash, when the reading thread worked it out.
     fn line(
         &mut self,
         line: u64,
         decoded: &Result<Event, Rejection>,
+        customer_hash: Option<u64>,
         payload: &[u8],
         received: Instant,
     ) -> anyhow::Result<()> {
@@ -165,7 +174,11 @@ impl Run {
         let refused = match decoded {
             Err(rejection) => Some(rejection),
             Ok(event) => {
-                let outcome = self.partition.apply(event, &mut self.effects, &mut self.rules);
+                let (effects, rules) = (&mut self.effects, &mut self.rules);
+                let outcome = match customer_hash {
+                    Some(hash) => self.partition.apply_hashed(event, hash, effects, rules),
+                    None => self.partition.apply(event, effects, rules),
+                };
                 match outcome {
                     Outcome::Accepted => self.summary.accepted += 1,
                     Outcome::Duplicate => self.summary.duplicate += 1,

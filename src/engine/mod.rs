@@ -4,12 +4,14 @@
 pub mod clock;
 pub mod context;
 mod durable;
+mod lookahead;
 pub mod partition;
 pub mod settings;
 pub mod view;
 
 use std::sync::Arc;
 
+pub use lookahead::look_ahead;
 pub use partition::{BoundaryHook, NoBoundaries, Outcome, Partition};
 pub use settings::Settings;
 pub use view::{EngineView, FigureSource, LocalFigures, PartitionView};

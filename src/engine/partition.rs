@@ -14,6 +14,7 @@ use crate::detect::transitions::ChurnReason;
 use crate::event::{Event, Interaction, Millis, Payload};
 use crate::state::catalog::ALL;
 use crate::state::customer::{Customer, CustomerState, NEVER, NO_SEGMENT};
+use crate::state::customer_id::{IdHasher, IdKey};
 use crate::state::holdout::is_holdout;
 use crate::state::inactivity_index::{hour_of, NOT_FILED};
 use crate::state::{CustomerIndex, CustomerStore, Deduplicator, InactivityIndex, SegmentCatalog, TicketBook};
@@ -122,12 +123,44 @@ impl Partition {
             || self.customers.len() + events >= CustomerIndex::MAX as usize
     }
 
+    /// The hasher customer look-ups use: a clone gives [`apply_hashed`](Self::apply_hashed) its
+    /// hashes from another thread.
+    pub fn id_hasher(&self) -> IdHasher {
+        self.customers.hasher().clone()
+    }
+
+    /// Asks for the cache line of the table slot a look-up with `hash` starts at
+    /// ([`lookahead`](super::lookahead)).
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.customers.prefetch_slot(hash);
+    }
+
+    /// Asks for the record of the customer whose slot carries `hash`.
+    pub fn prefetch_record(&self, hash: u64) {
+        self.customers.prefetch_record(hash);
+    }
+
     /// Applies one valid event: transitions made due by its time first, then the event.
     pub fn apply(&mut self, event: &Event, effects: &mut Vec<Effect>, hook: &mut dyn BoundaryHook) -> Outcome {
+        let hash = self.customers.hasher().key(&IdKey::from(&event.customer_id));
+        self.apply_hashed(event, hash, effects, hook)
+    }
+
+    /// [`apply`](Self::apply) with the customer id's hash already computed by a clone of
+    /// [`id_hasher`](Self::id_hasher).
+    pub fn apply_hashed(
+        &mut self,
+        event: &Event,
+        customer_hash: u64,
+        effects: &mut Vec<Effect>,
+        hook: &mut dyn BoundaryHook,
+    ) -> Outcome {
+        let key = IdKey::from(&event.customer_id);
+        debug_assert_eq!(customer_hash, self.customers.hasher().key(&key), "a hash from another hasher");
         // The tracked count is one atomic load; the map is consulted only once the limit is reached.
         let tracked = usize::try_from(self.ctx.view.tracked_customers()).unwrap_or(0);
         let full = tracked >= self.ctx.settings.max_customers || self.customers.len() >= CustomerIndex::MAX as usize;
-        if full && !self.customers.contains(&event.customer_id) {
+        if full && self.customers.find_hashed(key, customer_hash).is_none() {
             if !self.limit_logged {
                 self.limit_logged = true;
                 tracing::warn!(
@@ -147,7 +180,7 @@ impl Partition {
         self.advance_to(event.ts, effects, hook);
         self.tickets.expire(self.clock);
         let late = !self.ctx.settings.fits_some_window(event.ts, self.clock);
-        self.apply_to_customer(event, effects);
+        self.apply_to_customer(event, key, customer_hash, effects);
         self.last_change = self.clock;
         if late {
             Outcome::Late
@@ -235,17 +268,17 @@ impl Partition {
         }
     }
 
-    fn apply_to_customer(&mut self, event: &Event, effects: &mut Vec<Effect>) {
+    fn apply_to_customer(&mut self, event: &Event, key: IdKey<'_>, hash: u64, effects: &mut Vec<Effect>) {
         let ctx = &self.ctx;
         let id = &event.customer_id;
         let ts = event.ts;
-        let index = match self.customers.find(id) {
+        let index = match self.customers.find_hashed(key, hash) {
             Some(index) => index,
             None => {
                 let holdout = is_holdout(&ctx.settings.salt, id, ctx.settings.holdout_percent);
                 let mut customer = Customer::new(ts, ctx.settings.dimensions.len(), holdout);
                 ctx.contribute(ALL, &mut customer, 1, self.clock);
-                let Some(index) = self.customers.insert_new(id, customer) else { return };
+                let Some(index) = self.customers.insert_new_hashed(key, hash, customer) else { return };
                 ctx.view.add_tracked(1);
                 index
             }

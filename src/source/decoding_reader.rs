@@ -33,6 +33,9 @@ pub struct DecodedLine {
     /// 1-based line number in the file.
     pub line: u64,
     pub decoded: Result<Event, Rejection>,
+    /// What the reader's `hash` made of the event (the applying thread's customer look-up hash,
+    /// worked out here so that thread need not); 0 for a line that did not decode.
+    pub hash: u64,
     /// Where the original bytes lie in [`Batch::bytes`]: a rejected line's dead letter quotes
     /// them, and so does the dead letter of a valid event refused at apply time
     /// (`limits.max_customers`).
@@ -64,17 +67,18 @@ pub struct DecodingReader<'scope> {
 }
 
 impl<'scope> DecodingReader<'scope> {
-    /// Starts the reading thread inside `scope`.
+    /// Starts the reading thread inside `scope`; it also works out `hash` of every event.
     pub fn spawn<'env>(
         scope: &'scope Scope<'scope, 'env>,
         source: JsonlSource,
         decoder: Decoder,
+        hash: impl Fn(&Event) -> u64 + Send + 'scope,
     ) -> std::io::Result<Self> {
         let (batch_tx, batches) = sync_channel(IN_FLIGHT);
         let (spare, spare_rx) = sync_channel(IN_FLIGHT + 2);
         let thread = std::thread::Builder::new()
             .name("replay-read".into())
-            .spawn_scoped(scope, move || read_all(source, &decoder, &batch_tx, &spare_rx))?;
+            .spawn_scoped(scope, move || read_all(source, &decoder, &hash, &batch_tx, &spare_rx))?;
         Ok(DecodingReader { batches, spare, _thread: thread })
     }
 
@@ -93,6 +97,7 @@ impl<'scope> DecodingReader<'scope> {
 fn read_all(
     mut source: JsonlSource,
     decoder: &Decoder,
+    hash: &dyn Fn(&Event) -> u64,
     batches: &SyncSender<Result<Batch, SourceError>>,
     spare: &Receiver<Batch>,
 ) {
@@ -111,9 +116,10 @@ fn read_all(
             match source.next_line_ref() {
                 Ok(Some((line, line_bytes))) => {
                     let decoded = decoder.decode(line_bytes, None);
+                    let hash = decoded.as_ref().map_or(0, hash);
                     let start = bytes.len();
                     bytes.extend_from_slice(line_bytes);
-                    lines.push(DecodedLine { line, decoded, payload: start..bytes.len() });
+                    lines.push(DecodedLine { line, decoded, hash, payload: start..bytes.len() });
                 }
                 Ok(None) => break,
                 Err(e) => {

@@ -15,6 +15,7 @@
 use super::customer::Customer;
 use super::customer_id::{IdArena, IdHasher, IdKey, IdText, StoredId};
 use super::id_table::IdTable;
+use super::prefetch::prefetch;
 
 const CHUNK_BITS: u32 = 16;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -92,9 +93,36 @@ impl CustomerStore {
     /// The index of customer `id`, if tracked.
     pub fn find<'a>(&self, id: impl Into<IdKey<'a>>) -> Option<CustomerIndex> {
         let key = id.into();
+        self.find_hashed(key, self.hasher.key(&key))
+    }
+
+    /// [`find`](Self::find) with the id's hash already computed by [`hasher`](Self::hasher).
+    pub fn find_hashed(&self, key: IdKey<'_>, hash: u64) -> Option<CustomerIndex> {
         let (chunks, arena) = (&self.chunks, &self.arena);
-        let hash = self.hasher.key(&key);
         self.table.find(hash, |i| record_in(chunks, i).is_some_and(|r| arena.matches(&r.id, &key)))
+    }
+
+    /// The hasher look-ups use: a clone computes the same hashes on another thread.
+    pub fn hasher(&self) -> &IdHasher {
+        &self.hasher
+    }
+
+    /// The first step of finding a customer a few events ahead: asks for its table slot's cache
+    /// line ([`prefetch`]).
+    #[inline]
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.table.prefetch(hash);
+    }
+
+    /// The second step, once the slot is likely cached: asks for the record its slot points to
+    /// (both lines it may straddle).
+    #[inline]
+    pub fn prefetch_record(&self, hash: u64) {
+        if let Some(record) = self.table.first_candidate(hash).and_then(|i| self.record(i)) {
+            let start = std::ptr::from_ref(record);
+            prefetch(start);
+            prefetch(start.cast::<u8>().wrapping_add(std::mem::size_of::<Record>() - 1));
+        }
     }
 
     /// Makes room in the table for `additional` more customers (a restore knows how many come),
@@ -123,11 +151,15 @@ impl CustomerStore {
     /// Adds a customer not tracked yet and returns its index; None once 2^32 - 1 are tracked.
     pub fn insert_new<'a>(&mut self, id: impl Into<IdKey<'a>>, customer: Customer) -> Option<CustomerIndex> {
         let key = id.into();
+        self.insert_new_hashed(key, self.hasher.key(&key), customer)
+    }
+
+    /// [`insert_new`](Self::insert_new) with the id's hash already computed by [`hasher`](Self::hasher).
+    pub fn insert_new_hashed(&mut self, key: IdKey<'_>, hash: u64, customer: Customer) -> Option<CustomerIndex> {
         let index = CustomerIndex::try_from(self.len).ok().filter(|i| *i != CustomerIndex::MAX)?;
         let stored = self.arena.store(key)?;
         push_record(&mut self.chunks, Record { customer, id: stored });
         self.len += 1;
-        let hash = self.hasher.key(&key);
         self.table.insert_unique(hash, index, stored_hash(&self.chunks, &self.arena, &self.hasher));
         Some(index)
     }
@@ -200,5 +232,29 @@ mod tests {
         assert_eq!(store.upsert("new", Customer::new(1, 2, false)), Some(true));
         assert_eq!((store.find("new"), store.len()), (Some(ids.len() as u32), ids.len() + 1));
         assert_eq!(store.chunks.iter().map(Vec::capacity).collect::<Vec<_>>()[0], CHUNK);
+    }
+
+    /// A clone of the store's hasher, as the reading thread of a replay holds it, gives the
+    /// hashes `find_hashed` and `insert_new_hashed` expect: they agree with `find` and `insert_new`.
+    #[test]
+    fn hashes_from_a_cloned_hasher_find_what_the_store_holds() {
+        let mut store = CustomerStore::default();
+        let hasher = store.hasher().clone();
+        let ids = ["c-1", "0a1b2c3d-1b2d-4c3e-8f9a-0b1c2d3e4f50", "c-2"];
+        for (n, id) in ids.iter().enumerate() {
+            let key = IdKey::from(*id);
+            assert_eq!(store.find_hashed(key, hasher.key(&key)), None);
+            assert_eq!(
+                store.insert_new_hashed(key, hasher.key(&key), Customer::new(n as i64, 2, false)),
+                Some(n as u32)
+            );
+            store.prefetch_slot(hasher.key(&key));
+            store.prefetch_record(hasher.key(&key));
+        }
+        for (n, id) in ids.iter().enumerate() {
+            let key = IdKey::from(*id);
+            assert_eq!(store.find_hashed(key, hasher.key(&key)), Some(n as u32));
+            assert_eq!(store.find(*id), Some(n as u32));
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! 5. Customers are never removed, so there are no tombstones, and a probe ends at the first
 //! empty slot.
 
+use super::prefetch::prefetch;
+
 /// An empty slot. No index is `u32::MAX` (the store tracks fewer), so no full slot equals it.
 const EMPTY: u64 = u64::MAX;
 const TAG: u64 = !0xFFFF_FFFF;
@@ -35,6 +37,24 @@ impl IdTable {
             }
             at = (at + 1) & mask;
         }
+    }
+
+    /// Asks for the cache line of the slot where a probe for `hash` starts ([`prefetch`]).
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(mask) = self.slots.len().checked_sub(1) {
+            prefetch(&self.slots[hash as usize & mask]);
+        }
+    }
+
+    /// The index in the slot where a probe for `hash` starts, if that slot carries `hash`'s tag:
+    /// a guess for a [`prefetch`], unconfirmed (a wrong one costs a useless hint) and without
+    /// probing further (most look-ups end at their first slot).
+    #[inline]
+    pub fn first_candidate(&self, hash: u64) -> Option<u32> {
+        let mask = self.slots.len().checked_sub(1)?;
+        let slot = self.slots[hash as usize & mask];
+        (slot != EMPTY && slot & TAG == hash & TAG).then_some(slot as u32)
     }
 
     /// Adds `index` under `hash`; the caller knows it is not there yet. `rehash` gives the hash of
@@ -99,5 +119,23 @@ mod tests {
         assert!(table.slots.len() > before && table.slots.len() * 3 >= 105_000 * 4);
         assert_eq!(table.bytes(), table.slots.len() * 8);
         assert!((0..5_000u32).all(|i| table.find(hash(i), |found| found == i) == Some(i)));
+    }
+
+    /// The guess a prefetch follows: the index in the first slot when its tag matches, nothing
+    /// for an empty table, an empty slot, or another tag there.
+    #[test]
+    fn first_candidate_is_the_first_slot_when_its_tag_matches() {
+        let mut table = IdTable::default();
+        assert_eq!(table.first_candidate(7), None);
+        let hash = |i: u32| (u64::from(i) << 32) | 5;
+        table.insert_unique(hash(1), 1, hash);
+        table.insert_unique(hash(2), 2, hash);
+        assert_eq!(table.first_candidate(hash(1)), Some(1));
+        // Index 2 probed on to the next slot: its first slot holds index 1's tag.
+        assert_eq!(table.first_candidate(hash(2)), None);
+        assert_eq!(table.find(hash(2), |i| i == 2), Some(2));
+        assert_eq!(table.first_candidate((9 << 32) | 6), None);
+        assert_eq!(table.first_candidate((1 << 32) | 9), None, "an empty slot");
+        table.prefetch(hash(1));
     }
 }

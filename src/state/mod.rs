@@ -9,6 +9,7 @@ pub mod dedup;
 pub mod holdout;
 pub mod id_table;
 pub mod inactivity_index;
+pub mod prefetch;
 pub mod tickets;
 
 pub use catalog::{SegmentCatalog, SegmentId, SegmentName};
