@@ -326,7 +326,8 @@ fn apply_payload(
     customer: &mut Customer,
     effects: &mut Vec<Effect>,
 ) {
-    let (id, ts) = (event.customer_id.as_str(), event.ts);
+    // The id's text is read only where needed: a UUID id's is checked as UTF-8 when read.
+    let (id, ts) = (&event.customer_id, event.ts);
     // Last activity moves from one bucket to another: `moved_from` loses the customer.
     let mut moved_from = None;
     let mut became_active = 0;

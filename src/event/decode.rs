@@ -98,10 +98,10 @@ fn invalid(field: &str, problem: &str) -> Rejection {
 }
 
 /// A required identifier: a non-empty string of at most [`MAX_ID_BYTES`].
-fn required_id(raw: &Raw<'_>, field: &str) -> Result<CompactString, Rejection> {
+fn required_id<'r>(raw: &'r Raw<'_>, field: &str) -> Result<&'r str, Rejection> {
     match raw {
         Raw::Absent => Err(missing(field)),
-        Raw::Str(s) if !s.is_empty() && s.len() <= MAX_ID_BYTES => Ok(CompactString::new(s)),
+        Raw::Str(s) if !s.is_empty() && s.len() <= MAX_ID_BYTES => Ok(s),
         _ => Err(invalid(field, "must be a non-empty string of at most 128 bytes")),
     }
 }
@@ -153,11 +153,13 @@ fn interaction(f: &Fields<'_>) -> Result<Interaction, Rejection> {
         "cancellation" => Interaction::Cancellation,
         "session" => Interaction::Session { duration_seconds: non_negative(&f.duration_seconds, "duration_seconds")? },
         "purchase" => Interaction::Purchase { amount: non_negative(&f.amount, "amount")? },
-        "support_opened" => Interaction::SupportOpened { ticket_id: required_id(&f.ticket_id, "ticket_id")? },
+        "support_opened" => Interaction::SupportOpened { ticket_id: required_id(&f.ticket_id, "ticket_id")?.into() },
         "support_first_response" => {
-            Interaction::SupportFirstResponse { ticket_id: required_id(&f.ticket_id, "ticket_id")? }
+            Interaction::SupportFirstResponse { ticket_id: required_id(&f.ticket_id, "ticket_id")?.into() }
         }
-        "support_resolved" => Interaction::SupportResolved { ticket_id: required_id(&f.ticket_id, "ticket_id")? },
+        "support_resolved" => {
+            Interaction::SupportResolved { ticket_id: required_id(&f.ticket_id, "ticket_id")?.into() }
+        }
         _ => Interaction::Other,
     })
 }

@@ -540,7 +540,7 @@ fn reference(bytes: &[u8], dims: &[String], wall_clock: Option<Millis>) -> Resul
             return Err(FutureTimestamp);
         }
     }
-    Ok(Event { customer_id: customer_id.into(), ts, event_id, segments, payload })
+    Ok(Event { customer_id: CustomerId::new(&customer_id), ts, event_id, segments, payload })
 }
 
 /// Both outcomes, with segments sorted, so that the comparison does not depend on the order of

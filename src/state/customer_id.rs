@@ -84,7 +84,10 @@ impl<'a> From<&'a str> for IdKey<'a> {
 impl<'a> From<&'a CustomerId> for IdKey<'a> {
     /// Without parsing: the decoder found the bytes already.
     fn from(id: &'a CustomerId) -> Self {
-        IdKey::new(id.as_str(), id.uuid().copied())
+        match id.uuid() {
+            Some(bytes) if bytes[..4] != ARENA_MARK => IdKey::Uuid(*bytes),
+            _ => IdKey::Other(id.as_str()),
+        }
     }
 }
 
