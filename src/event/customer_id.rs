@@ -2,8 +2,8 @@
 //!
 //! Why here and not where customers are stored: an id is parsed once, where its event is decoded,
 //! which in a replay is the reading thread, not the applying one that bounds the run. The applying
-//! thread then finds the customer by 16 bytes held in the event, without reading the id's text. [`state::customer_id`](crate::state::customer_id)
-//! decides how the bytes are stored.
+//! thread then finds the customer by 16 bytes held in the event, without reading the id's text.
+//! [`state::customer_id`](crate::state::customer_id) decides how the bytes are stored.
 
 use compact_str::CompactString;
 

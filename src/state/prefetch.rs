@@ -1,9 +1,6 @@
-//! A hint to the CPU that a cache line will be read soon.
-//!
-//! Why: with many customers, finding one misses the cache twice (its id-table slot, then its
-//! record), and the applying thread waits for each miss in turn. A replay knows the next events of
-//! its batch, so it asks for their lines a few events ahead and the misses overlap the work on the
-//! events in between. A hint changes no state and no result: it only moves a line into the cache.
+//! A hint to the CPU that a cache line will be read soon, so that a cache miss overlaps other
+//! work instead of stalling it ([`look_ahead`](crate::engine::look_ahead) says where and why). A
+//! hint changes no state and no result: it only moves a line into the cache.
 
 /// Asks for the cache line holding `p`. Never faults, whatever `p` is.
 #[inline(always)]
