@@ -130,7 +130,7 @@ impl Partition {
     }
 
     /// Asks for the cache line of the table slot a look-up with `hash` starts at
-    /// ([`lookahead`](super::lookahead)).
+    /// ([`look_ahead`](super::look_ahead)).
     pub fn prefetch_slot(&self, hash: u64) {
         self.customers.prefetch_slot(hash);
     }
