@@ -21,7 +21,6 @@ use crate::event::{DeadLetter, Decoder, Event, Millis, Reason, Rejection, Source
 use crate::source::decoding_reader::DecodingReader;
 use crate::source::jsonl::JsonlSource;
 use crate::state::customer::NEVER;
-use crate::state::customer_id::IdKey;
 use crate::telemetry::processing_times::ProcessingTimes;
 use crate::telemetry::status::report::{write_report, ReplayStatus};
 use crate::telemetry::status::RecentAlerts;
@@ -90,17 +89,20 @@ pub fn replay_with(config: &Config, opts: &ReplayOptions, threads: Threads) -> a
     let settings = &engine.settings;
     let decoder = Decoder::new(settings.max_event_bytes, settings.dimensions.clone(), settings.max_future_skew as u64);
     let mut run = Run::new(&engine, opts, source.name().to_string(), &config.status)?;
+    // The customer look-up's hash of each event, worked out where the event is decoded.
+    let hasher = run.partition.id_hasher();
+    let hash = move |event: &Event| hasher.customer(&event.customer_id);
     match threads {
         Threads::One => {
             let mut source = source;
             while let Some((line, bytes)) = source.next_line_ref()? {
                 let received = Instant::now();
-                run.line(line, &decoder.decode(bytes, None), None, bytes, received)?;
+                let decoded = decoder.decode(bytes, None);
+                let customer_hash = decoded.as_ref().map_or(0, &hash);
+                run.line(line, &decoded, customer_hash, bytes, received)?;
             }
         }
         Threads::Two => std::thread::scope(|scope| -> anyhow::Result<()> {
-            let hasher = run.partition.id_hasher();
-            let hash = move |event: &Event| hasher.key(&IdKey::from(&event.customer_id));
             let reader =
                 DecodingReader::spawn(scope, source, decoder, hash).context("cannot start the reading thread")?;
             while let Some(batch) = reader.next() {
@@ -109,7 +111,7 @@ pub fn replay_with(config: &Config, opts: &ReplayOptions, threads: Threads) -> a
                 let hash = |at: usize| lines.get(at).map(|l| l.hash);
                 for (at, l) in lines.iter().enumerate() {
                     look_ahead(&run.partition, at, hash);
-                    run.line(l.line, &l.decoded, Some(l.hash), batch.payload(l), batch.received)?;
+                    run.line(l.line, &l.decoded, l.hash, batch.payload(l), batch.received)?;
                 }
                 reader.recycle(batch);
             }
@@ -160,12 +162,12 @@ impl Run {
     }
 
     /// One input line, in file order: applied, or dead-lettered with its original `payload`.
-    /// `customer_hash`: the event's look-up hash, when the reading thread worked it out.
+    /// `customer_hash`: the event's look-up hash ([`Partition::apply_hashed`]).
     fn line(
         &mut self,
         line: u64,
         decoded: &Result<Event, Rejection>,
-        customer_hash: Option<u64>,
+        customer_hash: u64,
         payload: &[u8],
         received: Instant,
     ) -> anyhow::Result<()> {
@@ -174,11 +176,7 @@ impl Run {
         let refused = match decoded {
             Err(rejection) => Some(rejection),
             Ok(event) => {
-                let (effects, rules) = (&mut self.effects, &mut self.rules);
-                let outcome = match customer_hash {
-                    Some(hash) => self.partition.apply_hashed(event, hash, effects, rules),
-                    None => self.partition.apply(event, effects, rules),
-                };
+                let outcome = self.partition.apply_hashed(event, customer_hash, &mut self.effects, &mut self.rules);
                 match outcome {
                     Outcome::Accepted => self.summary.accepted += 1,
                     Outcome::Duplicate => self.summary.duplicate += 1,

@@ -104,7 +104,7 @@ impl Partition {
             let Some((id, customer)) = self.customers.get_mut_with_id(index) else { continue };
             customer.filed_bucket = NOT_FILED;
             if let Some(deadline) = self.ctx.deadline(customer) {
-                self.index.file(index, id.as_str(), deadline, &mut customer.filed_bucket);
+                self.index.file(index, &id, deadline, &mut customer.filed_bucket);
             }
         }
     }

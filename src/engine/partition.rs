@@ -142,7 +142,7 @@ impl Partition {
 
     /// Applies one valid event: transitions made due by its time first, then the event.
     pub fn apply(&mut self, event: &Event, effects: &mut Vec<Effect>, hook: &mut dyn BoundaryHook) -> Outcome {
-        let hash = self.customers.hasher().key(&IdKey::from(&event.customer_id));
+        let hash = self.customers.hasher().customer(&event.customer_id);
         self.apply_hashed(event, hash, effects, hook)
     }
 
@@ -326,8 +326,7 @@ fn apply_payload(
     customer: &mut Customer,
     effects: &mut Vec<Effect>,
 ) {
-    // The id's text is read only where needed: a UUID id's is checked as UTF-8 when read.
-    let (id, ts) = (&event.customer_id, event.ts);
+    let (id, ts) = (event.customer_id.as_str(), event.ts);
     // Last activity moves from one bucket to another: `moved_from` loses the customer.
     let mut moved_from = None;
     let mut became_active = 0;

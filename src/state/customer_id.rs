@@ -40,6 +40,11 @@ impl IdHasher {
         }
     }
 
+    /// The hash of a decoded customer id, as its look-up computes it.
+    pub fn customer(&self, id: &CustomerId) -> u64 {
+        self.key(&IdKey::from(id))
+    }
+
     /// The hash of a stored id, equal to its [`key`](Self::key) hash.
     pub fn stored(&self, arena: &IdArena, id: &StoredId) -> u64 {
         match arena.text(id) {
@@ -84,10 +89,7 @@ impl<'a> From<&'a str> for IdKey<'a> {
 impl<'a> From<&'a CustomerId> for IdKey<'a> {
     /// Without parsing: the decoder found the bytes already.
     fn from(id: &'a CustomerId) -> Self {
-        match id.uuid() {
-            Some(bytes) if bytes[..4] != ARENA_MARK => IdKey::Uuid(*bytes),
-            _ => IdKey::Other(id.as_str()),
-        }
+        IdKey::new(id.as_str(), id.uuid().copied())
     }
 }
 

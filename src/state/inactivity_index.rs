@@ -53,20 +53,14 @@ fn hour_start(hour: u32) -> Millis {
 impl InactivityIndex {
     /// Files customer `customer` (id `id`) under its deadline's hour, unless it is already filed
     /// there.
-    pub fn file(
-        &mut self,
-        customer: CustomerIndex,
-        id: &(impl AsRef<str> + ?Sized),
-        deadline: Millis,
-        filed: &mut u32,
-    ) {
+    pub fn file(&mut self, customer: CustomerIndex, id: &str, deadline: Millis, filed: &mut u32) {
         let hour = hour_of(deadline);
         if *filed == hour {
             return;
         }
         *filed = hour;
         if self.reached.is_some_and(|r| hour <= r) {
-            self.due_soon.push(Reverse((deadline, CompactString::from(id.as_ref()), customer)));
+            self.due_soon.push(Reverse((deadline, CompactString::from(id), customer)));
         } else {
             self.hours.entry(hour).or_default().push(customer);
         }

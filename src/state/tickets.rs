@@ -35,9 +35,9 @@ pub type TicketEntry = (u64, Option<(Millis, bool)>);
 /// Tickets are keyed by a 64-bit hash of (customer, ticket id): no strings kept per ticket. The
 /// bytes hashed are the customer id's length (8 bytes, little-endian), the customer id, then the
 /// ticket id, so no two (customer, ticket) pairs share their bytes.
-pub fn key(customer_id: &[u8], ticket_id: &str) -> u64 {
+pub fn key(customer_id: &str, ticket_id: &str) -> u64 {
     let len = (customer_id.len() as u64).to_le_bytes();
-    fnv1a64(len.into_iter().chain(customer_id.iter().copied()).chain(ticket_id.bytes()))
+    fnv1a64(len.into_iter().chain(customer_id.bytes()).chain(ticket_id.bytes()))
 }
 
 impl TicketBook {
@@ -46,8 +46,8 @@ impl TicketBook {
     }
 
     /// Records an opening; a second opening of the same ticket keeps the first.
-    pub fn opened(&mut self, customer_id: &(impl AsRef<[u8]> + ?Sized), ticket_id: &str, at: Millis) {
-        let k = key(customer_id.as_ref(), ticket_id);
+    pub fn opened(&mut self, customer_id: &str, ticket_id: &str, at: Millis) {
+        let k = key(customer_id, ticket_id);
         self.touch(k);
         if let std::collections::hash_map::Entry::Vacant(e) = self.open.entry(k) {
             e.insert(Ticket { opened_at: at, responded: false });
@@ -57,13 +57,8 @@ impl TicketBook {
 
     /// Seconds since opening for the ticket's first response, if its opening was seen and it had
     /// no response yet.
-    pub fn first_response(
-        &mut self,
-        customer_id: &(impl AsRef<[u8]> + ?Sized),
-        ticket_id: &str,
-        at: Millis,
-    ) -> Option<f64> {
-        let k = key(customer_id.as_ref(), ticket_id);
+    pub fn first_response(&mut self, customer_id: &str, ticket_id: &str, at: Millis) -> Option<f64> {
+        let k = key(customer_id, ticket_id);
         self.touch(k);
         let ticket = self.open.get_mut(&k)?;
         if ticket.responded {
@@ -74,8 +69,8 @@ impl TicketBook {
     }
 
     /// Seconds since opening for a resolution; the ticket is closed.
-    pub fn resolved(&mut self, customer_id: &(impl AsRef<[u8]> + ?Sized), ticket_id: &str, at: Millis) -> Option<f64> {
-        let k = key(customer_id.as_ref(), ticket_id);
+    pub fn resolved(&mut self, customer_id: &str, ticket_id: &str, at: Millis) -> Option<f64> {
+        let k = key(customer_id, ticket_id);
         self.touch(k);
         let ticket = self.open.remove(&k)?;
         Some((at - ticket.opened_at) as f64 / 1000.0)
@@ -178,9 +173,9 @@ mod tests {
     fn keys_are_stable_across_versions_and_unambiguous() {
         // Pinned: FNV-1a 64 of [2,0,0,0,0,0,0,0] ++ "c1" ++ "t1", computed independently
         // (`python3 -c` with the FNV-1a reference constants).
-        assert_eq!(key(b"c1", "t1"), 0xdc7f_f921_dbd2_2308);
-        assert_ne!(key(b"c1", "t1"), key(b"c", "1t1"));
-        assert_ne!(key(b"ab", ""), key(b"a", "b"));
+        assert_eq!(key("c1", "t1"), 0xdc7f_f921_dbd2_2308);
+        assert_ne!(key("c1", "t1"), key("c", "1t1"));
+        assert_ne!(key("ab", ""), key("a", "b"));
     }
 
     #[test]
